@@ -1,0 +1,90 @@
+"""Trainer: the teacher's train judgements in, a trained student out.
+
+It turns each scored teacher judgement into a fine-tuning example in the OpenAI chat format (system rubric,
+user query with reference and generated answer, assistant = the teacher's reply, as in the recipe), writes them
+to ``train.jsonl`` in the run folder as they arrive (flushed line by line), and when the stream ends hands
+the whole set to its backend (a local fit, or an OpenAI fine-tuning job). Teacher verdicts that could not be parsed or failed are
+not training data: they are counted and reported, never guessed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskStatus
+
+from judgeflow.prompts import DEFAULT_JUDGE_PROMPT, JudgePrompt, training_example, training_example_json
+from judgeflow.protocol.bus import Publish, null_publish
+from judgeflow.protocol.channels import Receiver, Sender
+from judgeflow.protocol.events import ActorFinished, ActorStarted, TrainingStatus
+from judgeflow.protocol.messages import Judgement, StudentReady, TrainingExample
+from judgeflow.protocol.verdicts import Scored
+from judgeflow.providers.base import TrainerBackend
+from judgeflow.runfolder import JsonlSink
+
+from ._judging import judge_input
+
+__all__ = ["Trainer"]
+
+
+class Trainer:
+    """Collects training examples and trains a student with ``backend`` into ``out_dir``."""
+
+    def __init__(
+        self,
+        backend: TrainerBackend,
+        *,
+        out_dir: Path,
+        prompt: JudgePrompt = DEFAULT_JUDGE_PROMPT,
+        name: str = "trainer",
+        publish: Publish = null_publish,
+    ) -> None:
+        self.backend = backend
+        self.out_dir = out_dir
+        self.prompt = prompt
+        self.name = name
+        self.publish = publish
+        self.skipped = 0
+        self.examples: list[TrainingExample] = []
+
+    async def run(
+        self,
+        inbox: Receiver[Judgement],
+        outbox: Sender[StudentReady],
+        *,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        student = "student_trained"
+        with inbox:
+            async with outbox:
+                self.publish(ActorStarted(self.name, 1))
+                task_status.started()
+                try:
+                    with JsonlSink(self.out_dir / "train.jsonl") as sink:
+                        async for judgement in inbox:
+                            example = self._example(judgement)
+                            if example is None:
+                                continue
+                            self.examples.append(example)
+                            sink.write(training_example_json(example))
+                    n = len(self.examples)
+                    if n == 0:
+                        self.publish(TrainingStatus(student, "skipped", "no usable teacher judgements"))
+                        return
+                    self.publish(TrainingStatus(student, "training", f"{n} examples, backend {self.backend.name}"))
+                    ready = await self.backend.train(self.examples, out_dir=self.out_dir)
+                    self.publish(TrainingStatus(student, "trained", ready.model_ref, progress=1.0))
+                    await outbox.send(ready)
+                finally:
+                    self.publish(ActorFinished(self.name, len(self.examples) + self.skipped, 1, self.skipped))
+
+    def _example(self, judgement: Judgement) -> TrainingExample | None:
+        verdict = judgement.verdict
+        if judgement.answer.question.split != "train":
+            raise ValueError(f"trainer received held-out item {judgement.id}: the split is broken upstream")
+        if not isinstance(verdict, Scored):
+            self.skipped += 1
+            return None
+        item = judge_input(judgement.answer)
+        return training_example(judgement.id, item, judgement.raw, verdict.score, self.prompt)

@@ -1,0 +1,194 @@
+"""The ``judgeflow`` command: ``run`` the distillation pipeline, ``judge`` a file of items.
+
+Heavy modules (numpy, scipy, the SDKs, Textual) are imported inside the commands, not at the top, so that
+``judgeflow --help`` answers at once. Errors the user can fix (a bad config, a bad input line, an unknown judge)
+are printed as one line naming what is wrong and exit with status 2; Ctrl-C exits with 130 after the run has
+been cancelled cleanly and what was done is on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="judgeflow",
+        description="Distil an expensive LLM judge into a cheap one, and measure how well they agree.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the whole distillation pipeline (default: the embedded offline demo)",
+        description="Run the distillation pipeline: questions, answers, teacher judgements, training, "
+        "student judgements and agreement. Without --config it runs the embedded default: the bundled "
+        "corpus and local stand-in models, offline.",
+    )
+    run.add_argument("--config", type=Path, help="TOML configuration file")
+    run.add_argument("--out", type=Path, help="run folder (default: a new folder under runs/)")
+    run.add_argument("--seed", type=int, help="seed for the train/held-out split and the bootstrap")
+    run.add_argument("--no-tui", action="store_true", help="plain progress lines instead of the dashboard")
+
+    judge = commands.add_parser(
+        "judge",
+        help="judge a JSONL file of {id, question, reference, answer} items",
+        description="Judge every line of ITEMS (one JSON object with id, question, reference and answer "
+        "per line) with each --judge; write one line per item and judge to --out. With two or more "
+        "judges, the first is the reference and the agreement of the others with it is printed.",
+    )
+    judge.add_argument("items", type=Path, metavar="ITEMS.jsonl")
+    judge.add_argument("--out", type=Path, required=True, metavar="OUT.jsonl")
+    judge.add_argument(
+        "--judge",
+        action="append",
+        dest="judges",
+        metavar="PROVIDER:MODEL",
+        help="a judge, e.g. local:teacher, local:student-prior or local:PATH/TO/STUDENT (repeatable; "
+        "default local:teacher)",
+    )
+    judge.add_argument("--concurrency", type=int, default=8, help="concurrent calls per judge (default 8)")
+    judge.add_argument("--seed", type=int, default=0, help="seed for the bootstrap confidence intervals")
+    judge.add_argument("--no-tui", action="store_true", help="plain progress lines instead of the dashboard")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _judge(args)
+    except KeyboardInterrupt:
+        print("judgeflow: interrupted; work done so far is on disk", file=sys.stderr)
+        return 130
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from judgeflow.config import ConfigError
+    from judgeflow.items import InputError
+    from judgeflow.judges import JudgeSpecError
+
+    return (ConfigError, InputError, JudgeSpecError)
+
+
+def _fail(error: BaseException) -> int:
+    print(f"judgeflow: error: {error}", file=sys.stderr)
+    return 2
+
+
+def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException | None:
+    """The single user error inside an exception group from a task group, if that is what it holds."""
+    errors = _user_errors()
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    found = [leaf for leaf in leaves if isinstance(leaf, errors)]
+    return found[0] if found else None
+
+
+def _run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import anyio
+
+    from judgeflow.config import PipelineConfig, load_config
+    from judgeflow.display import PlainDisplay
+    from judgeflow.pipeline import open_pipeline
+    from judgeflow.report import render_markdown
+
+    try:
+        config = load_config(args.config) if args.config else PipelineConfig()
+        changes: dict[str, Any] = {}
+        if args.out is not None:
+            changes["out_dir"] = args.out
+        if args.seed is not None:
+            changes["seed"] = args.seed
+        config = dataclasses.replace(config, **changes)
+    except _user_errors() as error:
+        return _fail(error)
+
+    async def go() -> dict[str, Any]:
+        display = PlainDisplay()
+        async with open_pipeline(config) as run:
+            print(f"judgeflow: run folder {run.out_dir}", file=sys.stderr)
+            await display.show(run.events)
+            return await run.wait()
+
+    try:
+        report = anyio.run(go)
+    except _user_errors() as error:
+        return _fail(error)
+    except BaseExceptionGroup as group:
+        found = _unwrap(group)
+        if found is None:
+            raise
+        return _fail(found)
+    print(render_markdown(report))
+    print(f"Run folder: {report['run']['out_dir']} (report.json, report.md, judgements.jsonl, train.jsonl)")
+    return 0
+
+
+def _judge(args: argparse.Namespace) -> int:
+    import anyio
+
+    from judgeflow.display import PlainDisplay
+    from judgeflow.judges import resolve_judge
+    from judgeflow.judging import JudgeSummary, judge_file
+    from judgeflow.protocol.bus import EventBus
+
+    specs: list[str] = args.judges or ["local:teacher"]
+    try:
+        judges = [(spec, resolve_judge(spec)) for spec in specs]
+    except _user_errors() as error:
+        return _fail(error)
+    if args.concurrency < 1:
+        return _fail(ValueError(f"--concurrency must be >= 1, got {args.concurrency}"))
+
+    async def go() -> JudgeSummary:
+        bus = EventBus()
+        display = PlainDisplay(interval=2.0)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(display.show, bus.subscribe_nowait())
+            try:
+                summary = await judge_file(
+                    args.items, args.out, judges, workers=args.concurrency, seed=args.seed, publish=bus.publish
+                )
+            finally:
+                bus.close()
+        return summary
+
+    try:
+        summary = anyio.run(go)
+    except _user_errors() as error:
+        return _fail(error)
+    except BaseExceptionGroup as group:
+        found = _unwrap(group)
+        if found is None:
+            raise
+        return _fail(found)
+    print(
+        f"Judged {summary.items} items with {len(judges)} judge(s); wrote {summary.lines_written} lines to {args.out}"
+    )
+    if summary.scorer is not None and summary.scorer.result is not None:
+        from judgeflow.report import render_agreement
+
+        print(render_agreement(summary.scorer.result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

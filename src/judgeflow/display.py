@@ -1,0 +1,103 @@
+"""How a run is shown: a `Display` protocol with a plain implementation (the Textual one lives in `tui`).
+
+The display is chosen once, at start, and only observes events: it folds them into counters and repaints on its
+own timer, so however slow the terminal, the actors never wait for it. The plain display writes a progress line
+to stderr every ``interval`` seconds and the final summary to stdout, which keeps stdout clean for pipes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from typing import Protocol, TextIO
+
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from judgeflow.protocol.events import (
+    Event,
+    ItemDone,
+    ItemFailed,
+    Missed,
+    RunFinished,
+    ScoreUpdate,
+    TrainingStatus,
+)
+
+__all__ = ["Display", "PlainDisplay", "ProgressState"]
+
+
+class Display(Protocol):
+    """Shows a run from its event stream until the stream ends."""
+
+    async def show(self, events: MemoryObjectReceiveStream[Event]) -> None: ...
+
+
+class ProgressState:
+    """Counters folded from events (pure bookkeeping: no clock, no I/O)."""
+
+    def __init__(self) -> None:
+        self.done: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+        self.missed = 0
+        self.training = ""
+        self.scores: dict[str, ScoreUpdate] = {}
+        self.last_errors: list[str] = []
+
+    def fold(self, event: Event) -> None:
+        if isinstance(event, ItemDone):
+            self.done[event.actor] += 1
+        elif isinstance(event, ItemFailed):
+            self.failed[event.actor] += 1
+            self.last_errors = [*self.last_errors[-4:], f"{event.actor} {event.item_id}: {event.error}"]
+        elif isinstance(event, TrainingStatus):
+            self.training = f"{event.student} {event.status}"
+        elif isinstance(event, ScoreUpdate):
+            self.scores[event.judge] = event
+        elif isinstance(event, Missed):
+            self.missed += event.count
+
+    def line(self) -> str:
+        parts = [
+            f"questions {self.done['question_writer']}",
+            f"answers {self.done['answerer']}",
+            f"teacher {self.done['teacher']}",
+            f"base {self.done['student_base']}",
+            f"trained {self.done['student_trained']}",
+        ]
+        if self.training:
+            parts.append(f"[{self.training}]")
+        for judge, update in sorted(self.scores.items()):
+            pearson = update.metrics.get("pearson")
+            shown = f"{pearson:.3f}" if isinstance(pearson, float) else "n/a"
+            parts.append(f"r({judge})={shown} n={update.n}")
+        failed = sum(self.failed.values())
+        if failed:
+            parts.append(f"failed {failed}")
+        return " | ".join(parts)
+
+
+class PlainDisplay:
+    """Progress lines on stderr, at most one per ``interval`` seconds, and a last one when the run ends."""
+
+    def __init__(self, *, interval: float = 1.0, stream: TextIO | None = None) -> None:
+        self.interval = interval
+        self.stream = stream if stream is not None else sys.stderr
+        self.state = ProgressState()
+        self.finished: RunFinished | None = None
+
+    async def show(self, events: MemoryObjectReceiveStream[Event]) -> None:
+        last = time.monotonic()
+        with events:
+            async for event in events:
+                self.state.fold(event)
+                if isinstance(event, RunFinished):
+                    self.finished = event
+                now = time.monotonic()
+                if now - last >= self.interval:
+                    last = now
+                    self._print()
+        self._print()
+
+    def _print(self) -> None:
+        print(self.state.line(), file=self.stream, flush=True)

@@ -1,0 +1,74 @@
+"""Reading items to judge from JSONL, one validated line at a time, with errors that name file and line.
+
+A line is ``{"id", "question", "reference", "answer"}`` (``id`` may be a string or an integer; other keys are
+ignored). Blank lines are skipped. Anything else stops the run with an `InputError` such as
+``items.jsonl:12: missing field 'answer'``: a judging run over a bad file should fail at once and say where,
+not spend money on half of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from judgeflow.protocol.messages import Answer, Question
+
+__all__ = ["InputError", "iter_items", "parse_item"]
+
+REQUIRED = ("id", "question", "reference", "answer")
+
+
+class InputError(ValueError):
+    """Bad input; ``str()`` is ``FILE:LINE: what is wrong``."""
+
+    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+def parse_item(text: str, *, path: Path | str, line: int) -> Answer:
+    """One JSONL line as an `Answer` to judge (its question is a held-out item with the given reference)."""
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(path, line, f"invalid JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, line, f"expected a JSON object, got {type(data).__name__}")
+    missing = [key for key in REQUIRED if key not in data]
+    if missing:
+        fields = ", ".join(repr(key) for key in missing)
+        raise InputError(path, line, f"missing field{'s' if len(missing) > 1 else ''} {fields}")
+    item_id = data["id"]
+    if isinstance(item_id, bool) or not isinstance(item_id, str | int):
+        raise InputError(path, line, f"field 'id' must be a string or an integer, got {type(item_id).__name__}")
+    for key in REQUIRED[1:]:
+        if not isinstance(data[key], str):
+            raise InputError(path, line, f"field {key!r} must be a string, got {type(data[key]).__name__}")
+    question = Question(id=str(item_id), question=data["question"], reference=data["reference"], split="test")
+    return Answer(question=question, text=data["answer"], model=str(data.get("model", "")))
+
+
+def iter_items(path: Path) -> Iterator[Answer]:
+    """Items of ``path`` in file order, read lazily (memory does not grow with the file)."""
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise InputError(path, None, f"cannot open ({error.strerror})") from None
+    seen_any = False
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(path, number, f"not UTF-8 (byte {error.start})") from None
+            if not text.strip():
+                continue
+            seen_any = True
+            yield parse_item(text, path=path, line=number)
+    if not seen_any:
+        raise InputError(path, None, "no items: the file is empty")

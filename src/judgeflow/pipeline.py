@@ -1,0 +1,289 @@
+"""The whole distillation loop as one structured-concurrency scope: ``async with open_pipeline(config) as run``.
+
+The pipeline wires the actors with bounded channels::
+
+    documents -> QuestionWriter -> [questions.jsonl] -> Retriever -> Answerer -> [answers.jsonl]
+        answers --all--> TeacherJudge -+
+        answers --held-out--> base StudentJudge ---+--> [judgements.jsonl] --train, teacher--> Trainer
+        answers --held-out--> trained StudentJudge -+                      --held-out------> Scorer
+        Trainer --StudentReady--> trained StudentJudge
+
+and yields a `PipelineRun` whose ``events`` stream tells observers what happens. Leaving the ``async with``
+block cancels whatever is still running (Ctrl-C does the same), so no task outlives the block; call
+``await run.wait()`` inside it to let the run finish. A stage that fails fails the whole run, loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from judgeflow.actors import (
+    Answerer,
+    QuestionWriter,
+    Retriever,
+    Router,
+    Scorer,
+    StudentJudge,
+    TeacherJudge,
+    Trainer,
+)
+from judgeflow.components import Components, local_components
+from judgeflow.config import PipelineConfig
+from judgeflow.protocol.bus import EventBus
+from judgeflow.protocol.channels import Channel, ChannelStats
+from judgeflow.protocol.events import Event, RunFinished, RunStarted
+from judgeflow.protocol.messages import (
+    Answer,
+    Context,
+    Document,
+    Judgement,
+    Question,
+    ScoreUpdate,
+    StudentReady,
+)
+from judgeflow.records import answer_record, judgement_record, question_record
+from judgeflow.report import build_report, render_markdown
+from judgeflow.runfolder import JsonlSink, new_run_dir
+
+__all__ = ["PipelineRun", "open_pipeline"]
+
+TEACHER, BASE, TRAINED = "teacher", "student_base", "student_trained"
+
+
+@dataclass(slots=True)
+class PipelineRun:
+    """A running pipeline: its folder, its event stream, its channels and, once done, its report."""
+
+    out_dir: Path
+    events: MemoryObjectReceiveStream[Event]
+    channels: list[ChannelStats]
+    bus: EventBus
+    report: dict[str, Any] | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {"train": 0, "test": 0})
+    _done: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    async def wait(self) -> dict[str, Any]:
+        """Wait for the run to finish and return its report."""
+        await self._done.wait()
+        if self.report is None:
+            raise RuntimeError("the pipeline finished without a report")
+        return self.report
+
+
+@asynccontextmanager
+async def open_pipeline(
+    config: PipelineConfig | None = None,
+    *,
+    components: Components | None = None,
+    event_buffer: int = 4096,
+) -> AsyncIterator[PipelineRun]:
+    """Start the pipeline in the background and yield it; leaving the block cancels what is left."""
+    config = config or PipelineConfig()
+    out_dir = config.out_dir if config.out_dir is not None else new_run_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    components = components or await anyio.to_thread.run_sync(local_components, config)
+    bus = EventBus()
+    run = PipelineRun(out_dir=out_dir, events=bus.subscribe_nowait(buffer=event_buffer), channels=[], bus=bus)
+    async with anyio.create_task_group() as tg:
+        await tg.start(_run, run, config, components)
+        try:
+            yield run
+        finally:
+            tg.cancel_scope.cancel()
+
+
+async def _run(
+    run: PipelineRun,
+    config: PipelineConfig,
+    components: Components,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    bus, publish, out_dir = run.bus, run.bus.publish, run.out_dir
+    started = time.perf_counter()
+    ok = False
+    capacity = config.channel_capacity
+
+    def channel(name: str) -> Channel[Any]:
+        made: Channel[Any] = Channel(name, capacity)
+        run.channels.append(made.stats)
+        return made
+
+    documents: Channel[Document] = channel("documents")
+    questions: Channel[Question] = channel("questions")
+    to_retriever: Channel[Question] = channel("retriever.inbox")
+    contexts: Channel[Context] = channel("answerer.inbox")
+    answers: Channel[Answer] = channel("answers")
+    to_teacher: Channel[Answer] = channel("teacher.inbox")
+    to_base: Channel[Answer] = channel("student_base.inbox")
+    to_trained: Channel[Answer] = channel("student_trained.inbox")
+    judgements: Channel[Judgement] = channel("judgements")
+    to_trainer: Channel[Judgement] = channel("trainer.inbox")
+    to_scorer: Channel[Judgement] = channel("scorer.inbox")
+    ready: Channel[StudentReady] = channel("student_trained.ready")
+    scores: Channel[ScoreUpdate] = channel("scores")
+
+    scorer = Scorer(
+        reference=TEACHER,
+        students=(TRAINED, BASE),
+        difference=(TRAINED, BASE),
+        n_resamples=config.n_resamples,
+        seed=config.seed,
+        publish=publish,
+    )
+    trainer = Trainer(components.trainer, out_dir=out_dir, publish=publish)
+
+    def record_question(question: Question) -> None:
+        run.counts[question.split] += 1
+        question_sink.write(question_record(question))
+
+    def route_answer(answer: Answer) -> tuple[int, ...]:
+        return (0,) if answer.question.split == "train" else (0, 1, 2)
+
+    def route_judgement(judgement: Judgement) -> tuple[int, ...]:
+        if judgement.judge == TEACHER and judgement.answer.question.split == "train":
+            return (0,)
+        return (1,)
+
+    with (
+        JsonlSink(out_dir / "questions.jsonl") as question_sink,
+        JsonlSink(out_dir / "answers.jsonl") as answer_sink,
+        JsonlSink(out_dir / "judgements.jsonl") as judgement_sink,
+    ):
+        try:
+            publish(RunStarted(str(out_dir), len(components.documents)))
+            async with anyio.create_task_group() as tg:
+                start = tg.start
+                await start(scorer.run, to_scorer.receiver, scores.sender)
+                await start(trainer.run, to_trainer.receiver, ready.sender)
+                await start(
+                    Router(
+                        route_judgement,
+                        record=lambda j: judgement_sink.write(judgement_record(j)),
+                        name="judgement_router",
+                        publish=publish,
+                    ).run,
+                    judgements.receiver,
+                    [to_trainer.sender, to_scorer.sender],
+                )
+                trained = StudentJudge(
+                    loader=components.trainer.load,
+                    workers=config.workers.student,
+                    batch_size=config.student_batch_size,
+                    name=TRAINED,
+                    publish=publish,
+                )
+                await start(_with_ready(trained, to_trained, judgements, ready))
+                base = StudentJudge(
+                    components.base_student,
+                    workers=config.workers.student,
+                    batch_size=config.student_batch_size,
+                    name=BASE,
+                    publish=publish,
+                )
+                await start(base.run, to_base.receiver, judgements.sender.clone())
+                teacher = TeacherJudge(components.teacher, workers=config.workers.teacher, publish=publish)
+                await start(teacher.run, to_teacher.receiver, judgements.sender.clone())
+                judgements.sender.close()
+                await start(
+                    Router(
+                        route_answer,
+                        record=lambda a: answer_sink.write(answer_record(a)),
+                        name="answer_router",
+                        publish=publish,
+                    ).run,
+                    answers.receiver,
+                    [to_teacher.sender, to_base.sender, to_trained.sender],
+                )
+                answerer = Answerer(components.answerer, workers=config.workers.answerer, publish=publish)
+                await start(answerer.run, contexts.receiver, answers.sender)
+                retriever = Retriever(
+                    components.index, top_k=config.top_k, workers=config.workers.retriever, publish=publish
+                )
+                await start(retriever.run, to_retriever.receiver, contexts.sender)
+                await start(
+                    Router(lambda _q: (0,), record=record_question, name="question_router", publish=publish).run,
+                    questions.receiver,
+                    [to_retriever.sender],
+                )
+                writer = QuestionWriter(
+                    components.writer,
+                    questions_per_doc=config.questions_per_doc,
+                    seed=config.seed,
+                    train_fraction=config.train_fraction,
+                    workers=config.workers.question_writer,
+                    publish=publish,
+                )
+                await start(writer.run, documents.receiver, questions.sender)
+                tg.start_soon(_drain, scores.receiver)
+                task_status.started()
+                async with documents.sender:
+                    for document in components.documents:
+                        await documents.sender.send(document)
+            assert scorer.result is not None
+            run.report = build_report(
+                result=scorer.result,
+                n_train=run.counts["train"],
+                n_test=run.counts["test"],
+                run={
+                    "out_dir": str(out_dir),
+                    "wall_s": round(time.perf_counter() - started, 3),
+                    "documents": len(components.documents),
+                    "models": _model_names(components),
+                    "config": config.summary(),
+                },
+                training={"examples": len(trainer.examples), "skipped_teacher_verdicts": trainer.skipped},
+            )
+            await anyio.to_thread.run_sync(_write_report, out_dir, run.report)
+            ok = True
+        finally:
+            publish(RunFinished(str(out_dir), ok, "" if ok else "the run did not finish"))
+            bus.close()
+            run._done.set()
+
+
+def _with_ready(
+    student: StudentJudge,
+    inbox: Channel[Answer],
+    judgements: Channel[Judgement],
+    ready: Channel[StudentReady],
+) -> Any:
+    async def run(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        await student.run(inbox.receiver, judgements.sender.clone(), ready=ready.receiver, task_status=task_status)
+
+    return run
+
+
+async def _drain(receiver: MemoryObjectReceiveStream[ScoreUpdate]) -> None:
+    with receiver:
+        async for _ in receiver:
+            pass
+
+
+def _model_names(components: Components) -> dict[str, str]:
+    return {
+        "question_writer": components.writer.name,
+        "retriever": components.index.name,
+        "answerer": components.answerer.name,
+        "teacher": components.teacher.name,
+        "trainer": components.trainer.name,
+        "student_base": components.base_student.name,
+    }
+
+
+def _write_report(out_dir: Path, report: dict[str, Any]) -> None:
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")

@@ -1,0 +1,91 @@
+"""The typed vocabulary of judgeflow: messages, verdicts, events, channels and the event bus.
+
+This package imports nothing else from judgeflow, so every other part (actors, providers, the dashboard, an
+embedding application) can depend on it without cycles.
+"""
+
+from .bus import EventBus, Publish, null_publish
+from .calls import ChatRequest, ChatResult, ErrorDecision, ErrorKind, LimitKey
+from .channels import Channel, ChannelStats, Receiver, Sender
+from .events import (
+    ActorFinished,
+    ActorStarted,
+    BudgetExhausted,
+    CallFinished,
+    CallRetry,
+    ConcurrencyChanged,
+    Event,
+    ItemDone,
+    ItemFailed,
+    Missed,
+    RunFinished,
+    RunStarted,
+    TrainingStatus,
+)
+from .messages import (
+    Answer,
+    ChatMessage,
+    Context,
+    Document,
+    JudgeInput,
+    Judgement,
+    Passage,
+    QAPair,
+    Question,
+    Reply,
+    ScoreUpdate,
+    Split,
+    StudentReady,
+    TrainingExample,
+    Usage,
+)
+from .verdicts import Failed, Scored, Unparsed, Verdict, verdict_score, verdict_status
+
+__all__ = [
+    "ActorFinished",
+    "ActorStarted",
+    "Answer",
+    "BudgetExhausted",
+    "CallFinished",
+    "CallRetry",
+    "Channel",
+    "ChannelStats",
+    "ChatMessage",
+    "ChatRequest",
+    "ChatResult",
+    "ConcurrencyChanged",
+    "Context",
+    "Document",
+    "ErrorDecision",
+    "ErrorKind",
+    "Event",
+    "EventBus",
+    "Failed",
+    "ItemDone",
+    "ItemFailed",
+    "JudgeInput",
+    "Judgement",
+    "LimitKey",
+    "Missed",
+    "Passage",
+    "Publish",
+    "QAPair",
+    "Question",
+    "Receiver",
+    "Reply",
+    "RunFinished",
+    "RunStarted",
+    "ScoreUpdate",
+    "Scored",
+    "Sender",
+    "Split",
+    "StudentReady",
+    "TrainingExample",
+    "TrainingStatus",
+    "Unparsed",
+    "Usage",
+    "Verdict",
+    "null_publish",
+    "verdict_score",
+    "verdict_status",
+]

@@ -1,0 +1,153 @@
+"""What observers (the dashboard, logs, an embedding app) are told about a run.
+
+Events are facts about the work, never the work itself: an observer that misses some (it was slow, its buffer
+overflowed) sees a `Missed` count instead and loses nothing that matters, because the data travels through the
+bounded channels and the run folder, not through events. Events are cheap frozen dataclasses so that publishing
+one per item costs microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from .messages import ScoreUpdate, Usage
+
+__all__ = [
+    "ActorFinished",
+    "ActorStarted",
+    "BudgetExhausted",
+    "CallFinished",
+    "CallRetry",
+    "ConcurrencyChanged",
+    "Event",
+    "ItemDone",
+    "ItemFailed",
+    "Missed",
+    "RunFinished",
+    "RunStarted",
+    "ScoreUpdate",
+    "TrainingStatus",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    out_dir: str
+    n_documents: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    out_dir: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActorStarted:
+    actor: str
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActorFinished:
+    actor: str
+    items_in: int
+    items_out: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDone:
+    """An actor finished one item (``item_id``) and passed its result on."""
+
+    actor: str
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailed:
+    """An actor could not process one item; the error names what went wrong."""
+
+    actor: str
+    item_id: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallFinished:
+    """One model call finished (local models too: they report no usage and no cost)."""
+
+    actor: str
+    model: str
+    latency_s: float
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CallRetry:
+    """A provider call is being retried; ``reason`` is ``rate_limited`` or ``transient``."""
+
+    provider: str
+    endpoint: str
+    model: str
+    attempt: int
+    delay_s: float
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConcurrencyChanged:
+    """Adaptive concurrency moved the in-flight cap of one (provider, endpoint, model) key."""
+
+    provider: str
+    endpoint: str
+    model: str
+    limit: int
+    maximum: int
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExhausted:
+    """No new paid call starts: the next one could take spending past ``budget_usd``."""
+
+    spent_usd: float
+    budget_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingStatus:
+    """Progress of the Trainer (a local fit, or a fine-tuning job and its events)."""
+
+    student: str
+    status: str
+    message: str = ""
+    progress: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Missed:
+    """This subscriber's buffer overflowed and ``count`` events were dropped for it alone."""
+
+    count: int
+
+
+Event: TypeAlias = (
+    RunStarted
+    | RunFinished
+    | ActorStarted
+    | ActorFinished
+    | ItemDone
+    | ItemFailed
+    | CallFinished
+    | CallRetry
+    | ConcurrencyChanged
+    | BudgetExhausted
+    | TrainingStatus
+    | ScoreUpdate
+    | Missed
+)

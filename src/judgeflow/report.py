@@ -1,0 +1,134 @@
+"""The run report: ``report.json`` for programs, ``report.md`` for people. Pure: builds data and text only.
+
+Every number in the report is computed from the judgements of this run by `judgeflow.metrics`; a statistic that
+is undefined (too few items, a constant judge) is written as null and shown as "n/a", never as 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from judgeflow.actors.scorer import ScoreResult
+from judgeflow.metrics import METRICS
+
+__all__ = ["agreement_entries", "build_report", "render_agreement", "render_markdown"]
+
+_LABELS = {
+    "pearson": "Pearson r",
+    "spearman": "Spearman rho",
+    "kendall": "Kendall tau-b",
+    "kappa": "Cohen's kappa (quadratic)",
+    "exact": "Exact agreement",
+    "within1": "Within 1 point",
+    "mae": "Mean absolute error",
+}
+
+
+def build_report(
+    *,
+    result: ScoreResult,
+    n_train: int,
+    n_test: int,
+    run: Mapping[str, Any],
+    training: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The report as JSON-able data; ``agreement`` has one entry per student judge."""
+    agreement = agreement_entries(result)
+    reference = result.tallies[result.reference]
+    report: dict[str, Any] = {
+        "n_train": n_train,
+        "n_test": n_test,
+        "reference_judge": result.reference,
+        "agreement": agreement,
+        "reference_verdicts": {
+            "judged": reference.items,
+            "scored": reference.scored,
+            "unparsed": reference.unparsed,
+            "failed": reference.failed,
+        },
+        "training": dict(training),
+        "run": dict(run),
+    }
+    if result.difference is not None and result.difference_pair is not None:
+        first, second = result.difference_pair
+        report["pearson_difference"] = {"judges": [first, second], **result.difference.as_dict()}
+    return report
+
+
+def agreement_entries(result: ScoreResult) -> dict[str, Any]:
+    """Per judge: every metric as ``{"value", "ci95"}``, plus n and the counts of unparsed and failed verdicts."""
+    entries: dict[str, Any] = {}
+    for judge, estimates in result.agreements.items():
+        tally = result.tallies[judge]
+        entry = estimates.as_dict()
+        entry["n"] = estimates.n
+        entry["unparsed"] = tally.unparsed
+        entry["failed"] = tally.failed
+        entry["judged"] = tally.items
+        entries[judge] = entry
+    return entries
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _fmt_ci(ci: object) -> str:
+    if isinstance(ci, list | tuple) and len(ci) == 2:
+        return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    return "n/a"
+
+
+def _agreement_table(agreement: Mapping[str, Any]) -> list[str]:
+    judges = list(agreement)
+    lines = ["| metric | " + " | ".join(judges) + " |", "|---|" + "---|" * len(judges)]
+    for metric in METRICS:
+        cells = [
+            f"{_fmt(agreement[judge][metric]['value'])} {_fmt_ci(agreement[judge][metric]['ci95'])}" for judge in judges
+        ]
+        lines.append(f"| {_LABELS[metric]} | " + " | ".join(cells) + " |")
+    for key in ("n", "unparsed", "failed"):
+        lines.append(f"| {key} | " + " | ".join(_fmt(agreement[judge][key]) for judge in judges) + " |")
+    return lines
+
+
+def render_agreement(result: ScoreResult) -> str:
+    """The agreement of each judge with the reference judge, as a Markdown table."""
+    header = f"Agreement with {result.reference} (95% bootstrap confidence intervals in brackets):"
+    return "\n".join([header, "", *_agreement_table(agreement_entries(result))]) + "\n"
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """A human-readable summary of ``report`` (the same numbers, nothing more)."""
+    lines = [
+        "# judgeflow report",
+        "",
+        f"Train items: {report['n_train']}, held-out items: {report['n_test']}. "
+        f"Each student is compared with the {report['reference_judge']} on the held-out items "
+        "(95% bootstrap confidence intervals in brackets).",
+        "",
+        *_agreement_table(report["agreement"]),
+    ]
+    difference = report.get("pearson_difference")
+    if difference:
+        first, second = difference["judges"]
+        lines += [
+            "",
+            f"Pearson r of {first} minus that of {second}: {_fmt(difference['value'])} "
+            f"{_fmt_ci(difference['ci95'])} (paired bootstrap over the items all three judges scored).",
+        ]
+    ref = report["reference_verdicts"]
+    lines += [
+        "",
+        f"{report['reference_judge']} verdicts: {ref['judged']} judged, {ref['scored']} scored, "
+        f"{ref['unparsed']} unparsed, {ref['failed']} failed.",
+    ]
+    run = report.get("run", {})
+    if "wall_s" in run:
+        lines.append(f"Wall time: {run['wall_s']:.2f} s.")
+    return "\n".join(lines) + "\n"

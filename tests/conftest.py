@@ -1,0 +1,29 @@
+"""Shared test configuration: the anyio backend, the opt-in ``--live`` flag, and small fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--live",
+        action="store_true",
+        default=False,
+        help="run tests that call real vendor APIs (need OPENAI_API_KEY / HF_TOKEN; cost money)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--live"):
+        return
+    skip = pytest.mark.skip(reason="live API test: opt in with --live (and set the API keys)")
+    for item in items:
+        if "live" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # aiolimiter and Textual are asyncio-only, so judgeflow runs anyio on its asyncio backend, tests included.
+    return "asyncio"
