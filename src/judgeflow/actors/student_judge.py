@@ -104,16 +104,21 @@ class StudentJudge:
             while waiting:
                 await internal.sender.send(waiting.popleft())
 
-        async with anyio.create_task_group() as tg:
+        # The outbox is closed on every way out, including cancellation while waiting for the student.
+        async with outbox, anyio.create_task_group() as tg:
             tg.start_soon(wait_for_student)
             tg.start_soon(feed)
             task_status.started()
             await model_ready.wait()
             if model is None:
-                async with outbox:
-                    self.publish(TrainingStatus(self.name, "missing", "no trained student: judging skipped"))
-                    async for answer in internal.receiver:
-                        reason = "no trained student (training produced no model)"
-                        await outbox.send(failed_judgement(answer, self.name, "none", reason))
+                with internal.receiver:
+                    await self._fail_all(internal.receiver, outbox)
             else:
                 await self._runner.run(model, internal.receiver, outbox)
+
+    async def _fail_all(self, answers: Receiver[Answer], outbox: Sender[Judgement]) -> None:
+        async with outbox:
+            self.publish(TrainingStatus(self.name, "missing", "no trained student: judging skipped"))
+            async for answer in answers:
+                reason = "no trained student (training produced no model)"
+                await outbox.send(failed_judgement(answer, self.name, "none", reason))

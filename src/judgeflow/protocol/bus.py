@@ -42,6 +42,7 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber that has room; count it as missed for the others."""
+        gone: list[_Subscriber] = []
         for sub in self._subscribers:
             try:
                 if sub.missed:
@@ -51,8 +52,11 @@ class EventBus:
             except anyio.WouldBlock:
                 sub.missed += 1
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                # The subscriber went away; forget it rather than fail the publisher.
-                self._subscribers.remove(sub)
+                gone.append(sub)
+        for sub in gone:
+            # The subscriber went away; forget it rather than fail the publisher.
+            sub.send.close()
+            self._subscribers.remove(sub)
 
     def subscribe_nowait(self, *, buffer: int = 4096) -> MemoryObjectReceiveStream[Event]:
         """A receive stream of every event published from now on; iterate it with ``async for``."""

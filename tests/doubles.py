@@ -1,0 +1,88 @@
+"""Test doubles for the model seams: plain classes whose behaviour is a plain function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import anyio
+
+from judgeflow.protocol import Answer, Document, JudgeInput, Question, StudentReady, TrainingExample
+from judgeflow.protocol.messages import Passage, QAPair, Reply
+
+
+class FunctionJudge:
+    """A judge whose reply text is ``reply(item)``; raising from ``reply`` simulates a provider failure."""
+
+    def __init__(self, reply: Callable[[JudgeInput], str], *, name: str = "fn-judge", delay: float = 0.0) -> None:
+        self.reply = reply
+        self.name = name
+        self.delay = delay
+        self.calls = 0
+
+    async def judge(self, item: JudgeInput) -> Reply:
+        self.calls += 1
+        if self.delay:
+            await anyio.sleep(self.delay)
+        return Reply(self.reply(item), self.name)
+
+
+class BatchFunctionJudge(FunctionJudge):
+    """The same, also offering the vectorised ``judge_batch`` (records the batch sizes it saw)."""
+
+    def __init__(self, reply: Callable[[JudgeInput], str], *, name: str = "batch-judge") -> None:
+        super().__init__(reply, name=name)
+        self.batches: list[int] = []
+
+    def judge_batch(self, items: Sequence[JudgeInput]) -> list[Reply]:
+        self.batches.append(len(items))
+        return [Reply(self.reply(item), self.name) for item in items]
+
+
+class EchoIndex:
+    name = "echo"
+
+    async def search(self, query: str, *, k: int) -> list[Passage]:
+        return [Passage(f"c{i}", "doc", f"{query} passage {i}", float(k - i)) for i in range(k)]
+
+
+class FunctionAnswerer:
+    def __init__(self, answer: Callable[[str], str], *, name: str = "fn-answerer") -> None:
+        self.answer_fn = answer
+        self.name = name
+
+    async def answer(self, question: str, passages: Sequence[Passage]) -> Reply:
+        return Reply(self.answer_fn(question), self.name)
+
+
+class SentenceWriter:
+    """Writes one question per sentence of a document."""
+
+    name = "sentence-writer"
+
+    async def write(self, document: Document, *, max_questions: int) -> list[QAPair]:
+        sentences = [s.strip() for s in document.text.split(".") if s.strip()]
+        return [QAPair(f"What about {s}?", s, s) for s in sentences[:max_questions]]
+
+
+class RecordingBackend:
+    """A trainer backend that remembers what it was given and returns a fixed judge."""
+
+    name = "recording"
+
+    def __init__(self, judge: FunctionJudge) -> None:
+        self.judge = judge
+        self.trained_on: list[TrainingExample] = []
+
+    async def train(self, examples: Sequence[TrainingExample], *, out_dir: Path) -> StudentReady:
+        self.trained_on = list(examples)
+        return StudentReady("student_trained", str(out_dir / "student"), len(examples))
+
+    def load(self, ready: StudentReady) -> FunctionJudge:
+        return self.judge
+
+
+def answer(item_id: str, *, split: str = "test", text: str = "an answer", reference: str = "the reference") -> Answer:
+    assert split in ("train", "test")
+    question = Question(item_id, f"question {item_id}?", reference, "train" if split == "train" else "test")
+    return Answer(question, text, "test-model")
