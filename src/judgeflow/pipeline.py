@@ -39,7 +39,7 @@ from judgeflow.actors import (
 from judgeflow.components import Components, local_components
 from judgeflow.config import PipelineConfig
 from judgeflow.protocol.bus import EventBus
-from judgeflow.protocol.channels import Channel, ChannelStats
+from judgeflow.protocol.channels import Channel, ChannelStats, Valve
 from judgeflow.protocol.events import Event, RunFinished, RunStarted
 from judgeflow.protocol.messages import (
     Answer,
@@ -70,10 +70,22 @@ class PipelineRun:
     report: dict[str, Any] | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"train": 0, "test": 0})
     _done: anyio.Event = field(default_factory=anyio.Event)
+    _intake: Valve = field(default_factory=Valve)
 
     @property
     def done(self) -> bool:
         return self._done.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return self._intake.paused
+
+    def pause(self) -> None:
+        """Stop taking new questions into retrieval; work already past that point goes on."""
+        self._intake.close_valve()
+
+    def resume(self) -> None:
+        self._intake.open_valve()
 
     async def wait(self) -> dict[str, Any]:
         """Wait for the run to finish and return its report."""
@@ -215,7 +227,13 @@ async def _run(
                 )
                 await start(retriever.run, to_retriever.receiver, contexts.sender)
                 await start(
-                    Router(lambda _q: (0,), record=record_question, name="question_router", publish=publish).run,
+                    Router(
+                        lambda _q: (0,),
+                        record=record_question,
+                        valve=run._intake,
+                        name="question_router",
+                        publish=publish,
+                    ).run,
                     questions.receiver,
                     [to_retriever.sender],
                 )

@@ -16,7 +16,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from judgeflow.protocol.bus import Publish, null_publish
-from judgeflow.protocol.channels import Receiver, Sender
+from judgeflow.protocol.channels import Receiver, Sender, Valve
 from judgeflow.protocol.events import ActorFinished, ActorStarted
 
 __all__ = ["Router"]
@@ -25,18 +25,23 @@ T = TypeVar("T")
 
 
 class Router(Generic[T]):
-    """Sends each item to the outboxes whose indices ``route(item)`` returns, after ``record(item)``."""
+    """Sends each item to the outboxes whose indices ``route(item)`` returns, after ``record(item)``.
+
+    With a ``valve``, each item waits for the valve to be open: that is how intake is paused.
+    """
 
     def __init__(
         self,
         route: Callable[[T], Sequence[int]],
         *,
         record: Callable[[T], None] | None = None,
+        valve: Valve | None = None,
         name: str = "router",
         publish: Publish = null_publish,
     ) -> None:
         self.route = route
         self.record = record
+        self.valve = valve
         self.name = name
         self.publish = publish
 
@@ -56,6 +61,8 @@ class Router(Generic[T]):
             task_status.started()
             try:
                 async for item in inbox:
+                    if self.valve is not None:
+                        await self.valve.wait_open()
                     items += 1
                     if self.record is not None:
                         self.record(item)

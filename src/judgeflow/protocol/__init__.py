@@ -6,7 +6,7 @@ embedding application) can depend on it without cycles.
 
 from .bus import EventBus, Publish, null_publish
 from .calls import ChatRequest, ChatResult, ErrorDecision, ErrorKind, LimitKey
-from .channels import Channel, ChannelStats, Receiver, Sender
+from .channels import Channel, ChannelStats, Receiver, Sender, Valve
 from .events import (
     ActorFinished,
     ActorStarted,
@@ -84,6 +84,7 @@ __all__ = [
     "TrainingStatus",
     "Unparsed",
     "Usage",
+    "Valve",
     "Verdict",
     "null_publish",
     "verdict_score",

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-__all__ = ["Channel", "ChannelStats", "Receiver", "Sender"]
+__all__ = ["Channel", "ChannelStats", "Receiver", "Sender", "Valve"]
 
 T = TypeVar("T")
 
@@ -126,3 +126,31 @@ class Channel(Generic[T]):
         self.stats._stream = send  # type: ignore[assignment]
         self.sender: Sender[T] = Sender(send, self.stats)
         self.receiver: MemoryObjectReceiveStream[T] = receive
+
+
+class Valve:
+    """Lets items through while open; ``close_valve()`` pauses a stage's intake until ``open_valve()``.
+
+    A paused stage simply stops taking new items; everything upstream then waits on its bounded channels, so
+    pausing needs no other cooperation. Work already in flight downstream finishes normally.
+    """
+
+    __slots__ = ("_open",)
+
+    def __init__(self) -> None:
+        self._open = anyio.Event()
+        self._open.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
+
+    def close_valve(self) -> None:
+        if self._open.is_set():
+            self._open = anyio.Event()
+
+    def open_valve(self) -> None:
+        self._open.set()
+
+    async def wait_open(self) -> None:
+        await self._open.wait()
