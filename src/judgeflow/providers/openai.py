@@ -1,0 +1,322 @@
+"""OpenAI (and OpenAI-compatible) chat and embedding models behind judgeflow's provider seams.
+
+This module and the fine-tuning backend are the only places that import the ``openai`` SDK. They declare
+policy and nothing else: `OpenAIChat.complete` makes exactly one HTTP attempt (the SDK's own retries are
+switched off with ``max_retries=0``) and ``classify`` tells the core what a failure means. Retries, rate
+limiters, concurrency caps and cost accounting live in the core.
+
+How errors map (`classify_openai_error`):
+
+===========================================================  ==================================================
+``RateLimitError`` (429)                                     ``rate_limited``; ``retry_after_s`` read from the
+                                                             response headers (`judgeflow.rates.parse_retry_after`)
+429 with code ``insufficient_quota``                         ``fatal``: the account is out of credit, waiting
+                                                             does not help
+``APIConnectionError``, ``APITimeoutError``, 408, 409, 5xx   ``transient``
+a malformed body (bad JSON, wrong shape)                     ``transient``, the detail says what was wrong
+400, 401, 403, 404, 422 and any other 4xx                    ``fatal``
+anything else                                                ``fatal``
+===========================================================  ==================================================
+
+The API key never appears in a repr or in an ``ErrorDecision.detail``: details are scrubbed of the key the
+client holds and of anything shaped like an OpenAI key (OpenAI's own 401 messages echo a masked key).
+"""
+
+from __future__ import annotations
+
+import array
+import base64
+import json
+import os
+import re
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit
+
+import openai
+import pydantic
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.create_embedding_response import CreateEmbeddingResponse
+
+from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, LimitKey
+from judgeflow.protocol.messages import ChatMessage, Usage
+from judgeflow.rates import parse_retry_after
+
+__all__ = [
+    "LOCAL_API_KEY",
+    "MalformedResponseError",
+    "MissingAPIKeyError",
+    "OpenAIChat",
+    "OpenAIEmbedder",
+    "classify_openai_error",
+    "is_local_url",
+    "make_client",
+]
+
+LOCAL_API_KEY = "sk-local"
+"""The placeholder key sent to local OpenAI-compatible servers, which ignore it."""
+
+_MAX_EMBEDDING_INPUTS = 2048  # per request, the API's limit
+_DETAIL_LIMIT = 500
+_KEY_SHAPED = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_*.\-]{4,}")
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+
+
+class MissingAPIKeyError(RuntimeError):
+    """No API key was given and none is in the environment, for a server that needs one."""
+
+
+class MalformedResponseError(Exception):
+    """The server answered 2xx with a body that is not what the endpoint returns (bad JSON, wrong shape)."""
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host in _LOCAL_HOSTS or host.startswith("127.") or host.endswith(".localhost")
+
+
+def make_client(base_url: str | None = None, api_key: str | None = None, timeout_s: float = 60.0) -> openai.AsyncOpenAI:
+    """An ``AsyncOpenAI`` client with SDK retries off (the core retries).
+
+    ``base_url`` and ``api_key`` default to ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``. A local server with no
+    key gets the placeholder `LOCAL_API_KEY`; any other server with no key raises `MissingAPIKeyError`.
+    """
+    url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+    key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    if key is None:
+        if url is None or not is_local_url(url):
+            where = urlsplit(url).hostname if url else "api.openai.com"
+            raise MissingAPIKeyError(
+                f"no OpenAI API key for {where}: set the OPENAI_API_KEY environment variable "
+                "(or pass api_key=...); only a local base URL (localhost, 127.0.0.1) works without a key"
+            )
+        key = LOCAL_API_KEY
+    return openai.AsyncOpenAI(api_key=key, base_url=url, timeout=timeout_s, max_retries=0)
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+    text = _KEY_SHAPED.sub("sk-***", text)
+    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 3] + "..."
+
+
+def _describe(error: BaseException, secret: str | None) -> str:
+    message = error.message if isinstance(error, openai.APIError) else str(error)
+    return _scrub(f"{type(error).__name__}: {message}" if message else type(error).__name__, secret)
+
+
+def classify_openai_error(
+    error: BaseException, *, secret: str | None = None, now_epoch: float | None = None
+) -> ErrorDecision:
+    """What the core should do about ``error`` raised by an ``openai`` call (see the module docstring).
+
+    ``secret`` is scrubbed from the detail; ``now_epoch`` (default: the wall clock) resolves HTTP-date
+    Retry-After headers.
+    """
+    detail = _describe(error, secret)
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        if status == 429:
+            if error.code == "insufficient_quota":
+                return ErrorDecision("fatal", detail, status=status)
+            now = time.time() if now_epoch is None else now_epoch
+            retry_after = parse_retry_after(error.response.headers, now_epoch=now)
+            return ErrorDecision("rate_limited", detail, retry_after_s=retry_after, status=status)
+        if status in (408, 409) or status >= 500:
+            return ErrorDecision("transient", detail, status=status)
+        return ErrorDecision("fatal", detail, status=status)
+    if isinstance(error, openai.APIResponseValidationError):
+        return ErrorDecision("transient", f"malformed response: {detail}", status=error.status_code)
+    if isinstance(error, openai.APIConnectionError):  # APITimeoutError included
+        return ErrorDecision("transient", detail)
+    if isinstance(error, MalformedResponseError | json.JSONDecodeError | pydantic.ValidationError):
+        return ErrorDecision("transient", f"malformed response: {detail}")
+    return ErrorDecision("fatal", detail)
+
+
+def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "assistant":
+        return {"role": "assistant", "content": message.content}
+    return {"role": "user", "content": message.content}
+
+
+def _chat_result(completion: object, requested_model: str) -> ChatResult:
+    # Without strict validation the SDK builds models without checking them, and a non-JSON 200 comes back
+    # as a plain string: check the shape here, so that a broken body is a retryable error, not a crash.
+    if not isinstance(completion, ChatCompletion):
+        raise MalformedResponseError(f"expected a chat completion, got {type(completion).__name__}")
+    try:
+        choice = completion.choices[0]
+        content = choice.message.content
+        finish_reason = choice.finish_reason
+        usage = completion.usage
+        model = completion.model
+    except (AttributeError, IndexError, TypeError, KeyError) as err:
+        raise MalformedResponseError(f"the chat completion has no usable choice ({err})") from err
+    text = content if isinstance(content, str) else ""
+    tokens = None
+    if usage is not None:
+        tokens = Usage(
+            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        )
+    return ChatResult(
+        text=text,
+        model=model if isinstance(model, str) and model else requested_model,
+        usage=tokens,
+        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+    )
+
+
+def _vectors(response: object, expected: int) -> list[list[float]]:
+    if not isinstance(response, CreateEmbeddingResponse):
+        raise MalformedResponseError(f"expected an embedding list, got {type(response).__name__}")
+    try:
+        items = sorted(response.data, key=lambda item: item.index)
+        vectors: list[list[float]] = []
+        for item in items:
+            raw: object = item.embedding
+            if isinstance(raw, str):
+                vectors.append(array.array("f", base64.b64decode(raw)).tolist())
+            elif isinstance(raw, list):
+                vectors.append([float(x) for x in raw])
+            else:
+                raise MalformedResponseError(f"embedding {item.index} is a {type(raw).__name__}")
+    except (AttributeError, TypeError, ValueError) as err:
+        raise MalformedResponseError(f"the embedding response is malformed ({err})") from err
+    if len(vectors) != expected:
+        raise MalformedResponseError(f"asked for {expected} embeddings, got {len(vectors)}")
+    return vectors
+
+
+class _OpenAIModel:
+    """Client ownership and error policy shared by the chat model and the embedder."""
+
+    _endpoint = ""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        timeout_s: float,
+        client: openai.AsyncOpenAI | None,
+        provider: str,
+    ) -> None:
+        if client is not None and (base_url is not None or api_key is not None):
+            raise ValueError("pass either client= or base_url=/api_key=, not both")
+        self.model = model
+        self.name = model
+        self.provider = provider
+        self.key = LimitKey(provider, self._endpoint, model)
+        self._timeout_s = timeout_s
+        self._owns_client = client is None
+        # The core retries; a shared client is copied (same connection pool) with the SDK's retries off.
+        self._client = (
+            make_client(base_url, api_key, timeout_s) if client is None else client.with_options(max_retries=0)
+        )
+
+    def classify(self, error: BaseException) -> ErrorDecision:
+        return classify_openai_error(error, secret=self._client.api_key)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it (a client passed in belongs to the caller)."""
+        if self._owns_client:
+            await self._client.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model={self.model!r}, provider={self.provider!r}, "
+            f"base_url={str(self._client.base_url)!r})"
+        )
+
+
+class OpenAIChat(_OpenAIModel):
+    """A chat-completions model (`judgeflow.providers.base.ChatModel`) on OpenAI or a compatible server.
+
+    Either pass ``client`` (shared, closed by its owner) or let it build one from ``base_url`` / ``api_key``
+    (see `make_client`) and close it with ``aclose()`` or ``async with``.
+    """
+
+    _endpoint = "chat.completions"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        client: openai.AsyncOpenAI | None = None,
+        provider: str = "openai",
+    ) -> None:
+        super().__init__(
+            model, base_url=base_url, api_key=api_key, timeout_s=timeout_s, client=client, provider=provider
+        )
+
+    async def complete(self, request: ChatRequest) -> ChatResult:
+        """One attempt at a completion; an empty or null reply is returned as ``""`` (the parser decides)."""
+        completion = await self._client.chat.completions.create(
+            model=self.model,
+            messages=[_message_param(message) for message in request.messages],
+            temperature=request.temperature,
+            max_tokens=request.max_tokens if request.max_tokens is not None else openai.omit,
+            timeout=self._timeout_s,
+        )
+        return _chat_result(completion, self.model)
+
+
+class OpenAIEmbedder(_OpenAIModel):
+    """An embeddings model (`judgeflow.providers.base.Embedder`) on OpenAI or a compatible server.
+
+    Vectors travel as base64 float32 (a quarter of the JSON size) and come back as lists of floats in input
+    order. ``dimensions`` shortens the vectors of models that support it (text-embedding-3-*).
+    """
+
+    _endpoint = "embeddings"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        client: openai.AsyncOpenAI | None = None,
+        provider: str = "openai",
+        dimensions: int | None = None,
+    ) -> None:
+        super().__init__(
+            model, base_url=base_url, api_key=api_key, timeout_s=timeout_s, client=client, provider=provider
+        )
+        self.dimensions = dimensions
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors for ``texts``, in order; more than 2048 texts are sent as several requests, one at a time."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), _MAX_EMBEDDING_INPUTS):
+            batch = list(texts[start : start + _MAX_EMBEDDING_INPUTS])
+            response = await self._client.embeddings.create(
+                model=self.model,
+                input=batch,
+                encoding_format="base64",
+                dimensions=self.dimensions if self.dimensions is not None else openai.omit,
+                timeout=self._timeout_s,
+            )
+            vectors.extend(_vectors(response, len(batch)))
+        return vectors
