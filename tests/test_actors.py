@@ -8,8 +8,8 @@ from typing import TypeVar
 
 import anyio
 import pytest
-from doubles import BatchFunctionJudge, EchoIndex, FunctionAnswerer, FunctionJudge, RecordingBackend, answer
 
+from doubles import BatchFunctionJudge, EchoIndex, FunctionAnswerer, FunctionJudge, RecordingBackend, answer
 from judgeflow.actors import Answerer, Retriever, Router, Scorer, StudentJudge, TeacherJudge, Trainer
 from judgeflow.protocol import (
     ActorFinished,
@@ -185,16 +185,22 @@ async def test_trainer_refuses_a_held_out_item(tmp_path: Path) -> None:
     inbox, outbox = Channel[Judgement]("in", 4), Channel[StudentReady]("out", 1)
     leaked = Judgement(answer("z", split="test"), "teacher", "t", Scored(4.0, "", "4"), "4")
     trainer = Trainer(RecordingBackend(FunctionJudge(score_reply)), out_dir=tmp_path)
-    with pytest.raises(ExceptionGroup) as caught:
+
+    async def run_trainer() -> None:
         async with anyio.create_task_group() as tg:
             await tg.start(trainer.run, inbox.receiver, outbox.sender)
             tg.start_soon(feed, inbox, [leaked])
             await drain(outbox)
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await run_trainer()
     assert caught.group_contains(ValueError, match="held-out item z")
 
 
 def _judgement(item_id: str, judge: str, score: float | None) -> Judgement:
-    verdict: Scored | Unparsed = Scored(score, "", str(score)) if score is not None else Unparsed("??", "no score found")
+    verdict: Scored | Unparsed = (
+        Scored(score, "", str(score)) if score is not None else Unparsed("??", "no score found")
+    )
     return Judgement(answer(item_id), judge, "m", verdict, verdict.raw)
 
 
@@ -213,9 +219,11 @@ async def test_scorer_pairs_judgements_by_item_whatever_their_order() -> None:
     base = scorer.result.agreements["student_base"]
     assert base.n == 5
     assert scorer.result.tallies["student_base"].unparsed == 1
-    assert updates[-1].final and updates[-1].n == 5
+    assert updates[-1].final
+    assert updates[-1].n == 5
     pearson = base.metrics["pearson"].value
-    assert pearson is not None and 0.9 < pearson < 1.0
+    assert pearson is not None
+    assert 0.9 < pearson < 1.0
     assert not scorer._pending  # every item had both verdicts: nothing is kept
 
 

@@ -309,7 +309,5 @@ def pearson_difference(
     ra, rb = pearson(t, sa), pearson(t, sb)
     if ra is None or rb is None:
         return Estimate(None, None)
-    diffs = [
-        _pearson_rows(t[i], sa[i]) - _pearson_rows(t[i], sb[i]) for i in _resamples(t.size, n_resamples, seed)
-    ]
+    diffs = [_pearson_rows(t[i], sa[i]) - _pearson_rows(t[i], sb[i]) for i in _resamples(t.size, n_resamples, seed)]
     return Estimate(ra - rb, _percentile_ci(np.concatenate(diffs)))

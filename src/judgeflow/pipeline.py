@@ -3,10 +3,14 @@
 The pipeline wires the actors with bounded channels::
 
     documents -> QuestionWriter -> [questions.jsonl] -> Retriever -> Answerer -> [answers.jsonl]
-        answers --all--> TeacherJudge -+
-        answers --held-out--> base StudentJudge ---+--> [judgements.jsonl] --train, teacher--> Trainer
-        answers --held-out--> trained StudentJudge -+                      --held-out------> Scorer
+        answers --all-------> TeacherJudge --> [judgements.jsonl] --train----> Trainer
+                                                                    --held-out-> Scorer
+        answers --held-out--> base StudentJudge ----+--> [judgements.jsonl] -----> Scorer
+        answers --held-out--> trained StudentJudge -+
         Trainer --StudentReady--> trained StudentJudge
+
+Teacher and student judgements travel on separate channels: the trained student cannot finish before the
+Trainer, which cannot start before the teacher's judgements end, so a shared channel would be a cycle.
 
 and yields a `PipelineRun` whose ``events`` stream tells observers what happens. Leaving the ``async with``
 block cancels whatever is still running (Ctrl-C does the same), so no task outlives the block; call
@@ -142,7 +146,8 @@ async def _run(
     to_teacher: Channel[Answer] = channel("teacher.inbox")
     to_base: Channel[Answer] = channel("student_base.inbox")
     to_trained: Channel[Answer] = channel("student_trained.inbox")
-    judgements: Channel[Judgement] = channel("judgements")
+    teacher_out: Channel[Judgement] = channel("teacher.outbox")
+    students_out: Channel[Judgement] = channel("students.outbox")
     to_trainer: Channel[Judgement] = channel("trainer.inbox")
     to_scorer: Channel[Judgement] = channel("scorer.inbox")
     ready: Channel[StudentReady] = channel("student_trained.ready")
@@ -165,10 +170,11 @@ async def _run(
     def route_answer(answer: Answer) -> tuple[int, ...]:
         return (0,) if answer.question.split == "train" else (0, 1, 2)
 
-    def route_judgement(judgement: Judgement) -> tuple[int, ...]:
-        if judgement.judge == TEACHER and judgement.answer.question.split == "train":
-            return (0,)
-        return (1,)
+    def route_teacher(judgement: Judgement) -> tuple[int, ...]:
+        return (0,) if judgement.answer.question.split == "train" else (1,)
+
+    def record_judgement(judgement: Judgement) -> None:
+        judgement_sink.write(judgement_record(judgement))
 
     with (
         JsonlSink(out_dir / "questions.jsonl") as question_sink,
@@ -181,15 +187,17 @@ async def _run(
                 start = tg.start
                 await start(scorer.run, to_scorer.receiver, scores.sender)
                 await start(trainer.run, to_trainer.receiver, ready.sender)
+                # Teacher and student judgements travel apart: the trained student waits for the Trainer,
+                # which waits for the end of the teacher's judgements, so one shared channel would deadlock.
                 await start(
-                    Router(
-                        route_judgement,
-                        record=lambda j: judgement_sink.write(judgement_record(j)),
-                        name="judgement_router",
-                        publish=publish,
-                    ).run,
-                    judgements.receiver,
-                    [to_trainer.sender, to_scorer.sender],
+                    Router(route_teacher, record=record_judgement, name="teacher_router", publish=publish).run,
+                    teacher_out.receiver,
+                    [to_trainer.sender, to_scorer.sender.clone()],
+                )
+                await start(
+                    Router(lambda _j: (0,), record=record_judgement, name="student_router", publish=publish).run,
+                    students_out.receiver,
+                    [to_scorer.sender],
                 )
                 trained = StudentJudge(
                     loader=components.trainer.load,
@@ -198,7 +206,7 @@ async def _run(
                     name=TRAINED,
                     publish=publish,
                 )
-                await start(_with_ready(trained, to_trained, judgements, ready))
+                await start(_with_ready(trained, to_trained, students_out, ready))
                 base = StudentJudge(
                     components.base_student,
                     workers=config.workers.student,
@@ -206,10 +214,10 @@ async def _run(
                     name=BASE,
                     publish=publish,
                 )
-                await start(base.run, to_base.receiver, judgements.sender.clone())
+                await start(base.run, to_base.receiver, students_out.sender.clone())
                 teacher = TeacherJudge(components.teacher, workers=config.workers.teacher, publish=publish)
-                await start(teacher.run, to_teacher.receiver, judgements.sender.clone())
-                judgements.sender.close()
+                await start(teacher.run, to_teacher.receiver, teacher_out.sender)
+                students_out.sender.close()
                 await start(
                     Router(
                         route_answer,

@@ -3,8 +3,8 @@
 It turns each scored teacher judgement into a fine-tuning example in the OpenAI chat format (system rubric,
 user query with reference and generated answer, assistant = the teacher's reply, as in the recipe), writes them
 to ``train.jsonl`` in the run folder as they arrive (flushed line by line), and when the stream ends hands
-the whole set to its backend (a local fit, or an OpenAI fine-tuning job). Teacher verdicts that could not be parsed or failed are
-not training data: they are counted and reported, never guessed.
+the whole set to its backend (a local fit, or an OpenAI fine-tuning job). Teacher verdicts that could not be
+parsed or failed are not training data: they are counted and reported, never guessed.
 """
 
 from __future__ import annotations
