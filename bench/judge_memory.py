@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ["city", "river", "bridge", "harbour", "railway", "fire", "earthquake", "mayor", "port", "market", "canal", "tower", "war", "treaty"]
+WORDS = "city river bridge harbour railway fire earthquake mayor port market canal tower war treaty".split()  # noqa: SIM905
 
 
 def write_items(path: Path, n: int, seed: int = 0) -> None:
