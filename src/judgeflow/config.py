@@ -15,7 +15,17 @@ from typing import Any
 
 from judgeflow.corpus import CITIES
 
-__all__ = ["ConfigError", "PipelineConfig", "Workers", "load_config"]
+__all__ = [
+    "BudgetConfig",
+    "ConfigError",
+    "DocumentsConfig",
+    "PipelineConfig",
+    "RoleConfig",
+    "RolesConfig",
+    "TrainerConfig",
+    "Workers",
+    "load_config",
+]
 
 
 class ConfigError(ValueError):
@@ -34,6 +44,89 @@ class Workers:
 
 
 @dataclass(frozen=True, slots=True)
+class RoleConfig:
+    """Which model plays a role: ``provider`` is ``local``, ``openai`` (any OpenAI-compatible server) or ``hf``.
+
+    ``base_url`` points an ``openai`` role at another server (vLLM, Ollama, llama.cpp) or an ``hf`` role at a TGI
+    server or Inference Endpoint. Limits apply per (provider, endpoint, model): ``rpm`` and ``tpm`` are rates,
+    ``concurrency`` the cap on requests in flight. Keys come from the environment, never from here.
+    """
+
+    provider: str = "local"
+    model: str = ""
+    base_url: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int = 16
+    max_tokens: int | None = None
+    temperature: float = 0.0
+    timeout_s: float = 60.0
+    retry_unparsed: bool = True
+
+    def __post_init__(self) -> None:
+        if self.provider not in ("local", "openai", "hf"):
+            raise ConfigError(f"provider must be one of local, openai, hf; got {self.provider!r}")
+        if self.provider != "local" and not self.model:
+            raise ConfigError(f"a {self.provider} role needs a model")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
+
+
+@dataclass(frozen=True, slots=True)
+class RolesConfig:
+    """The model of each role; the retriever's ``local`` is BM25, otherwise an embeddings model."""
+
+    question_writer: RoleConfig = field(default_factory=RoleConfig)
+    retriever: RoleConfig = field(default_factory=RoleConfig)
+    answerer: RoleConfig = field(default_factory=RoleConfig)
+    teacher: RoleConfig = field(default_factory=RoleConfig)
+    student: RoleConfig = field(default_factory=RoleConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentsConfig:
+    """Where documents come from: the bundled corpus, Wikipedia titles, or local files (a file or a folder)."""
+
+    source: str = "bundled"
+    titles: tuple[str, ...] = ()
+    path: Path | None = None
+    api_url: str | None = None
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.source not in ("bundled", "wikipedia", "files"):
+            raise ConfigError(f"documents.source must be bundled, wikipedia or files; got {self.source!r}")
+        if self.source == "wikipedia" and not self.titles:
+            raise ConfigError("documents.source = 'wikipedia' needs documents.titles")
+        if self.source == "files" and self.path is None:
+            raise ConfigError("documents.source = 'files' needs documents.path")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerConfig:
+    """How the student is trained: ``local`` (numpy) or ``openai`` (the fine-tuning API)."""
+
+    backend: str = "local"
+    epochs: int | None = None
+    suffix: str = "judgeflow"
+    job_id: str | None = None
+    poll_interval_s: float = 10.0
+    cancel_timeout_s: float = 30.0
+    hub_dataset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "openai"):
+            raise ConfigError(f"trainer.backend must be local or openai; got {self.backend!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetConfig:
+    """``max_cost_usd``: no new paid call starts once it could take the run's spending past this."""
+
+    max_cost_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PipelineConfig:
     """What to run. The defaults are the embedded default: bundled corpus, local stand-in models."""
 
@@ -48,6 +141,24 @@ class PipelineConfig:
     student_batch_size: int = 256
     workers: Workers = field(default_factory=Workers)
     out_dir: Path | None = None
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig)
+    roles: RolesConfig = field(default_factory=RolesConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    prices: dict[str, Any] = field(default_factory=dict)
+    prompts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        """True when nothing in this config talks to the network."""
+        roles = (
+            getattr(self.roles, name) for name in ("question_writer", "retriever", "answerer", "teacher", "student")
+        )
+        return (
+            all(role.provider == "local" for role in roles)
+            and self.trainer.backend == "local"
+            and self.documents.source != "wikipedia"
+        )
 
     def __post_init__(self) -> None:
         if not 0.0 < self.train_fraction < 1.0:
@@ -66,7 +177,19 @@ class PipelineConfig:
         data = dataclasses.asdict(self)
         data["out_dir"] = str(self.out_dir) if self.out_dir is not None else None
         data["cities"] = list(self.cities)
+        data["documents"]["path"] = str(self.documents.path) if self.documents.path is not None else None
+        data["documents"]["titles"] = list(self.documents.titles)
         return data
+
+
+_TABLES: dict[str, type[Any]] = {
+    "workers": Workers,
+    "documents": DocumentsConfig,
+    "roles": RolesConfig,
+    "trainer": TrainerConfig,
+    "budget": BudgetConfig,
+}
+_ROLE_TABLES = {"question_writer", "retriever", "answerer", "teacher", "student"}
 
 
 def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
@@ -75,13 +198,17 @@ def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
     for key, value in data.items():
         if key not in names:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(names))})")
-        if key == "workers":
+        if cls is RolesConfig and key in _ROLE_TABLES:
             if not isinstance(value, dict):
-                raise ConfigError(f"{where}: 'workers' must be a table")
-            kwargs[key] = _build(Workers, value, f"{where} [workers]")
-        elif key == "cities":
+                raise ConfigError(f"{where}: [roles.{key}] must be a table")
+            kwargs[key] = _build(RoleConfig, value, f"{where} [roles.{key}]")
+        elif key in _TABLES and cls is PipelineConfig:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {key!r} must be a table")
+            kwargs[key] = _build(_TABLES[key], value, where if key == "roles" else f"{where} [{key}]")
+        elif key in ("cities", "titles"):
             kwargs[key] = tuple(value)
-        elif key == "out_dir":
+        elif key in ("out_dir", "path"):
             kwargs[key] = Path(value)
         else:
             kwargs[key] = value

@@ -51,7 +51,9 @@ class JudgeRunner:
         except Exception as error:
             self.publish(CallFinished(self.name, model.name, elapsed_since(started), ok=False))
             return Judgement(answer, self.name, model.name, Failed(describe_error(error)), raw="")
-        self.publish(CallFinished(self.name, reply.model, elapsed_since(started), usage=reply.usage))
+        self.publish(
+            CallFinished(self.name, reply.model, elapsed_since(started), usage=reply.usage, cost_usd=reply.cost_usd)
+        )
         return to_judgement(answer, self.name, reply)
 
     def judge_many(self, model: BatchJudgeModel, answers: Sequence[Answer]) -> list[Judgement]:

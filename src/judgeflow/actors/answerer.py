@@ -51,7 +51,9 @@ class Answerer:
             except Exception:
                 self.publish(CallFinished(self.name, self.model.name, elapsed_since(started), ok=False))
                 raise
-            self.publish(CallFinished(self.name, reply.model, elapsed_since(started), usage=reply.usage))
+            self.publish(
+                CallFinished(self.name, reply.model, elapsed_since(started), usage=reply.usage, cost_usd=reply.cost_usd)
+            )
             return Answer(
                 question=context.question,
                 text=reply.text,

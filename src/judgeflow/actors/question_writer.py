@@ -11,13 +11,12 @@ from anyio.abc import TaskStatus
 
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Receiver, Sender
-from judgeflow.protocol.events import CallFinished, ItemDone
+from judgeflow.protocol.events import ItemDone
 from judgeflow.protocol.messages import Document, Question
 from judgeflow.providers.base import QuestionWriterModel
 from judgeflow.splits import assign_split
 
 from ._pool import run_pool
-from ._timing import elapsed_since, start_timer
 
 __all__ = ["QuestionWriter"]
 
@@ -52,9 +51,8 @@ class QuestionWriter:
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         async def handle(document: Document) -> None:
-            started = start_timer()
+            # A writer may make several model calls per document; it reports its own calls and their cost.
             pairs = await self.model.write(document, max_questions=self.questions_per_doc)
-            self.publish(CallFinished(self.name, self.model.name, elapsed_since(started)))
             for index, pair in enumerate(pairs):
                 question_id = f"{document.id}-q{index:03d}"
                 question = Question(

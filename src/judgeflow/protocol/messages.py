@@ -50,6 +50,7 @@ class Reply:
     text: str
     model: str
     usage: Usage | None = None
+    cost_usd: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
