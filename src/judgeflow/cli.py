@@ -50,10 +50,17 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         dest="judges",
         metavar="PROVIDER:MODEL",
-        help="a judge, e.g. local:teacher, local:student-prior or local:PATH/TO/STUDENT (repeatable; "
-        "default local:teacher)",
+        help="a judge: local:teacher, local:student-prior, local:PATH/TO/STUDENT, openai:MODEL or hf:MODEL "
+        "(repeatable; default local:teacher)",
     )
     judge.add_argument("--concurrency", type=int, default=8, help="concurrent calls per judge (default 8)")
+    judge.add_argument("--base-url", help="OpenAI-compatible server for openai: judges (default: OPENAI_BASE_URL)")
+    judge.add_argument("--rpm", type=int, help="requests per minute allowed per provider model")
+    judge.add_argument("--tpm", type=int, help="tokens per minute allowed per provider model")
+    judge.add_argument("--max-tokens", type=int, help="cap on the tokens of each judge reply")
+    judge.add_argument(
+        "--max-cost", type=float, metavar="USD", help="stop starting paid calls before spending would pass this"
+    )
     judge.add_argument("--seed", type=int, default=0, help="seed for the bootstrap confidence intervals")
     judge.add_argument("--no-tui", action="store_true", help="plain progress lines instead of the dashboard")
     return parser
@@ -72,10 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     from judgeflow.config import ConfigError
+    from judgeflow.documents import DocumentError
     from judgeflow.items import InputError
     from judgeflow.judges import JudgeSpecError
 
-    return (ConfigError, InputError, JudgeSpecError)
+    return (ConfigError, DocumentError, InputError, JudgeSpecError)
 
 
 def _fail(error: BaseException) -> int:
@@ -146,22 +154,28 @@ def _judge(args: argparse.Namespace) -> int:
     import anyio
 
     from judgeflow.display import PlainDisplay
-    from judgeflow.judges import resolve_judge
+    from judgeflow.judges import resolve_judges
     from judgeflow.judging import JudgeSummary, judge_file
     from judgeflow.protocol.bus import EventBus
 
     specs: list[str] = args.judges or ["local:teacher"]
-    try:
-        judges = [(spec, resolve_judge(spec)) for spec in specs]
-    except _user_errors() as error:
-        return _fail(error)
     if args.concurrency < 1:
         return _fail(ValueError(f"--concurrency must be >= 1, got {args.concurrency}"))
 
     async def go() -> JudgeSummary:
         bus = EventBus()
         display = PlainDisplay(interval=2.0)
-        async with anyio.create_task_group() as tg:
+        judges, resources = await resolve_judges(
+            specs,
+            base_url=args.base_url,
+            concurrency=args.concurrency,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            max_cost=args.max_cost,
+            max_tokens=args.max_tokens,
+            publish=bus.publish,
+        )
+        async with resources, anyio.create_task_group() as tg:
             tg.start_soon(display.show, bus.subscribe_nowait())
             try:
                 summary = await judge_file(
@@ -181,7 +195,7 @@ def _judge(args: argparse.Namespace) -> int:
             raise
         return _fail(found)
     print(
-        f"Judged {summary.items} items with {len(judges)} judge(s); wrote {summary.lines_written} lines to {args.out}"
+        f"Judged {summary.items} items with {len(specs)} judge(s); wrote {summary.lines_written} lines to {args.out}"
     )
     if summary.scorer is not None and summary.scorer.result is not None:
         from judgeflow.report import render_agreement

@@ -33,6 +33,10 @@ class Display(Protocol):
     async def show(self, events: MemoryObjectReceiveStream[Event]) -> None: ...
 
 
+# Routers and writers move items between actors; counting them again would only repeat the actors' numbers.
+_QUIET = frozenset({"question_router", "answer_router", "teacher_router", "student_router", "items", "writer"})
+
+
 class ProgressState:
     """Counters folded from events (pure bookkeeping: no clock, no I/O)."""
 
@@ -58,13 +62,8 @@ class ProgressState:
             self.missed += event.count
 
     def line(self) -> str:
-        parts = [
-            f"questions {self.done['question_writer']}",
-            f"answers {self.done['answerer']}",
-            f"teacher {self.done['teacher']}",
-            f"base {self.done['student_base']}",
-            f"trained {self.done['student_trained']}",
-        ]
+        """Items done per actor (in the order actors first reported), training, live agreement, failures."""
+        parts = [f"{actor} {count}" for actor, count in self.done.items() if actor not in _QUIET]
         if self.training:
             parts.append(f"[{self.training}]")
         for judge, update in sorted(self.scores.items()):

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -110,21 +110,59 @@ async def open_pipeline(
     config = config or PipelineConfig()
     out_dir = config.out_dir if config.out_dir is not None else new_run_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    components = components or await anyio.to_thread.run_sync(local_components, config)
     bus = EventBus()
     run = PipelineRun(out_dir=out_dir, events=bus.subscribe_nowait(buffer=event_buffer), channels=[], bus=bus)
-    async with anyio.create_task_group() as tg:
-        await tg.start(_run, run, config, components)
+    async with AsyncExitStack() as stack:
+        stack.callback(run.events.close)
+        costs: CostSource | None = None
+        if components is None and config.is_local:
+            components = await anyio.to_thread.run_sync(local_components, config)
+        elif components is None:
+            from judgeflow.providers.factory import build_components
+
+            components, resources = await build_components(config, publish=bus.publish, cache_dir=out_dir / "cache")
+            await stack.enter_async_context(resources)
+            costs = resources.ledger
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        await tg.start(_run, run, config, components, costs)
         try:
             yield run
         finally:
             tg.cancel_scope.cancel()
 
 
+class CostSource(Protocol):
+    """Where the report reads spending from (the run's cost ledger)."""
+
+    @property
+    def total_usd(self) -> float: ...
+
+    @property
+    def models(self) -> Mapping[str, Any]: ...
+
+
+def _costs(costs: CostSource | None) -> dict[str, Any]:
+    if costs is None:
+        return {"total_usd": 0.0, "models": {}}
+    return {
+        "total_usd": round(costs.total_usd, 6),
+        "models": {
+            model: {
+                "calls": entry.calls,
+                "input_tokens": entry.input_tokens,
+                "output_tokens": entry.output_tokens,
+                "cost_usd": round(entry.cost_usd, 6),
+            }
+            for model, entry in costs.models.items()
+        },
+    }
+
+
 async def _run(
     run: PipelineRun,
     config: PipelineConfig,
     components: Components,
+    costs: CostSource | None,
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -272,6 +310,7 @@ async def _run(
                     "config": config.summary(),
                 },
                 training={"examples": len(trainer.examples), "skipped_teacher_verdicts": trainer.skipped},
+                costs=_costs(costs),
             )
             await anyio.to_thread.run_sync(_write_report, out_dir, run.report)
             ok = True

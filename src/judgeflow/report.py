@@ -32,6 +32,7 @@ def build_report(
     n_test: int,
     run: Mapping[str, Any],
     training: Mapping[str, Any],
+    costs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report as JSON-able data; ``agreement`` has one entry per student judge."""
     agreement = agreement_entries(result)
@@ -48,6 +49,7 @@ def build_report(
             "failed": reference.failed,
         },
         "training": dict(training),
+        "costs": dict(costs) if costs is not None else {"total_usd": 0.0, "models": {}},
         "run": dict(run),
     }
     if result.difference is not None and result.difference_pair is not None:
@@ -125,9 +127,18 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     ref = report["reference_verdicts"]
     lines += [
         "",
-        f"{report['reference_judge']} verdicts: {ref['judged']} judged, {ref['scored']} scored, "
+        f"{report['reference_judge']} verdicts on held-out items: {ref['judged']} judged, {ref['scored']} scored, "
         f"{ref['unparsed']} unparsed, {ref['failed']} failed.",
     ]
+    costs = report.get("costs", {})
+    if costs.get("models"):
+        lines += ["", "| model | calls | tokens in | tokens out | cost (USD) |", "|---|---|---|---|---|"]
+        for model, entry in costs["models"].items():
+            lines.append(
+                f"| {model} | {entry['calls']} | {entry['input_tokens']} | {entry['output_tokens']} "
+                f"| {entry['cost_usd']:.4f} |"
+            )
+        lines.append(f"Total cost: {costs['total_usd']:.4f} USD.")
     run = report.get("run", {})
     if "wall_s" in run:
         lines.append(f"Wall time: {run['wall_s']:.2f} s.")

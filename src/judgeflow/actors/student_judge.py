@@ -104,17 +104,17 @@ class StudentJudge:
             while waiting:
                 await internal.sender.send(waiting.popleft())
 
-        # The outbox is closed on every way out, including cancellation while waiting for the student.
-        async with outbox, anyio.create_task_group() as tg:
-            tg.start_soon(wait_for_student)
-            tg.start_soon(feed)
-            task_status.started()
-            await model_ready.wait()
-            if model is None:
-                with internal.receiver:
+        # Every stream is closed on every way out, including cancellation while waiting for the student.
+        with inbox, ready, internal.receiver, internal.sender:
+            async with outbox, anyio.create_task_group() as tg:
+                tg.start_soon(wait_for_student)
+                tg.start_soon(feed)
+                task_status.started()
+                await model_ready.wait()
+                if model is None:
                     await self._fail_all(internal.receiver, outbox)
-            else:
-                await self._runner.run(model, internal.receiver, outbox)
+                else:
+                    await self._runner.run(model, internal.receiver, outbox)
 
     async def _fail_all(self, answers: Receiver[Answer], outbox: Sender[Judgement]) -> None:
         async with outbox:

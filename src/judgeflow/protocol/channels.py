@@ -38,6 +38,11 @@ class ChannelStats:
     _stream: MemoryObjectSendStream[object] | None = None
 
     @property
+    def closed(self) -> bool:
+        """True once every sender of the channel (all clones) is closed: the stream has ended."""
+        return self._stream is None or self._stream.statistics().open_send_streams == 0
+
+    @property
     def current(self) -> int:
         """Items buffered right now (0 once the channel is closed)."""
         if self._stream is None:
