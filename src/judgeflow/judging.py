@@ -1,6 +1,7 @@
 """Judging a large JSONL file of items with one or more judges, streaming in and out.
 
-The file is read lazily, items flow through bounded channels to every judge, and each verdict is written to the
+The file is checked in one streaming pass first (a bad line stops the run before anything is spent), then read
+lazily again while items flow through bounded channels to every judge, and each verdict is written to the
 output as soon as it exists: memory stays flat whatever the size of the file (the only thing kept per item is a
 pair of float scores for the agreement statistics, and only when more than one judge is named). With several
 judges the first is the reference, and the agreement of each other judge with it is computed at the end.
@@ -57,6 +58,9 @@ async def judge_file(
     names = [name for name, _ in judges]
     if len(set(names)) != len(names):
         raise ValueError(f"judge names must be distinct, got {names}")
+    # A bad line should stop the run before any money is spent, not halfway through: check the file first
+    # (a streaming pass, in a worker thread), then judge it.
+    await anyio.to_thread.run_sync(_validate, items)
     count = {"items": 0}
     scorer = (
         Scorer(
@@ -97,6 +101,10 @@ async def judge_file(
             tg.start_soon(_drain, scores)
             await _read(items, source.sender)
         return JudgeSummary(items=count["items"], lines_written=sink.lines, scorer=scorer)
+
+
+def _validate(path: Path) -> int:
+    return sum(1 for _ in iter_items(path))
 
 
 async def _drain(channel: Channel[ScoreUpdate]) -> None:

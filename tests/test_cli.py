@@ -1,0 +1,67 @@
+"""The command line as a user meets it: the README's run command, help, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from judgeflow.cli import main
+
+
+def _judgeflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "judgeflow.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=110, check=False)
+
+
+def test_run_writes_the_run_folder_and_prints_the_report(tmp_path: Path) -> None:
+    result = _judgeflow("run", "--no-tui", "--out", str(tmp_path / "run"), "--seed", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Pearson r" in result.stdout
+    folder = tmp_path / "run"
+    for name in ("questions.jsonl", "answers.jsonl", "judgements.jsonl", "train.jsonl", "report.json", "report.md"):
+        assert (folder / name).is_file(), name
+    assert (folder / "student" / "model.json").is_file()
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert set(report["agreement"]) == {"student_trained", "student_base"}
+    assert report["run"]["config"]["seed"] == 1
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "run" in out
+    assert "judge" in out
+
+
+def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("questions_per_dok = 3\n", encoding="utf-8")
+    assert main(["run", "--no-tui", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("judgeflow: error:")
+    assert "bad.toml" in err
+    assert "questions_per_dok" in err
+
+
+def test_judge_bad_line_is_named_before_anything_is_judged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items = tmp_path / "items.jsonl"
+    good = {"id": "a", "question": "When?", "reference": "In 1900.", "answer": "In 1900."}
+    items.write_text(json.dumps(good) + "\n" + '{"id": "b", "question": "x"\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["judge", str(items), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{items}:2: invalid JSON" in err
+    assert not out.exists()
+
+
+def test_unknown_judge_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"id": 1, "question": "q", "reference": "r", "answer": "a"}\n', encoding="utf-8")
+    assert main(["judge", str(items), "--out", str(tmp_path / "o.jsonl"), "--judge", "nowhere:model"]) == 2
+    assert "nowhere" in capsys.readouterr().err
