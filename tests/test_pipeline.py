@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from judgeflow import PipelineConfig, open_pipeline
@@ -89,7 +90,7 @@ async def test_leaving_the_block_mid_run_cancels_everything(tmp_path: Path) -> N
     assert run.report is None
     assert all(channel.closed for channel in run.channels)
     # The task group has exited: nothing of the pipeline is left running in this event loop.
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()
 
 
 async def test_pause_holds_intake_until_resumed(tmp_path: Path) -> None:
