@@ -120,3 +120,19 @@ def test_config_is_provider_config() -> None:
     config = _config("http://127.0.0.1:1/v1", Path("unused"))
     assert not config.is_local
     assert dataclasses.replace(config, trainer=TrainerConfig()).trainer.backend == "local"
+
+
+async def test_a_failed_fine_tuning_job_is_reported_not_a_crash(tmp_path: Path) -> None:
+    async with serve_openai(FakeOpenAI(fine_tune_step_s=0.05)) as server:
+        config = _config(server.base_url, tmp_path)
+        config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, suffix="will-fail"))
+        async with open_pipeline(config) as run:
+            statuses = [event async for event in run.events if isinstance(event, TrainingStatus)]
+            report = await run.wait()
+    assert any(status.status == "failed" for status in statuses)
+    assert report["training"]["error"]
+    trained = report["agreement"]["student_trained"]
+    assert trained["failed"] == report["n_test"]
+    assert trained["n"] == 0
+    assert report["agreement"]["student_base"]["n"] == report["n_test"]
+    assert "Training failed" in (tmp_path / "report.md").read_text(encoding="utf-8")

@@ -194,9 +194,7 @@ def _judge(args: argparse.Namespace) -> int:
         if found is None:
             raise
         return _fail(found)
-    print(
-        f"Judged {summary.items} items with {len(specs)} judge(s); wrote {summary.lines_written} lines to {args.out}"
-    )
+    print(f"Judged {summary.items} items with {len(specs)} judge(s); wrote {summary.lines_written} lines to {args.out}")
     if summary.scorer is not None and summary.scorer.result is not None:
         from judgeflow.report import render_agreement
 

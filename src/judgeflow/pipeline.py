@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +199,7 @@ async def _run(
         seed=config.seed,
         publish=publish,
     )
-    trainer = Trainer(components.trainer, out_dir=out_dir, publish=publish)
+    trainer = Trainer(components.trainer, out_dir=out_dir, export=_hub_export(config), publish=publish)
 
     def record_question(question: Question) -> None:
         run.counts[question.split] += 1
@@ -309,7 +309,12 @@ async def _run(
                     "models": _model_names(components),
                     "config": config.summary(),
                 },
-                training={"examples": len(trainer.examples), "skipped_teacher_verdicts": trainer.skipped},
+                training={
+                    "examples": len(trainer.examples),
+                    "skipped_teacher_verdicts": trainer.skipped,
+                    "backend": components.trainer.name,
+                    "error": trainer.error,
+                },
                 costs=_costs(costs),
             )
             await anyio.to_thread.run_sync(_write_report, out_dir, run.report)
@@ -336,6 +341,20 @@ async def _drain(receiver: MemoryObjectReceiveStream[ScoreUpdate]) -> None:
     with receiver:
         async for _ in receiver:
             pass
+
+
+def _hub_export(config: PipelineConfig) -> Callable[[Path], Awaitable[str]] | None:
+    """Upload the training set to the Hugging Face Hub as a dataset when the config names one."""
+    repo = config.trainer.hub_dataset
+    if repo is None:
+        return None
+
+    async def export(path: Path) -> str:
+        from judgeflow.providers.hub_export import export_training_set
+
+        return await export_training_set(path, repo)
+
+    return export
 
 
 def _model_names(components: Components) -> dict[str, str]:

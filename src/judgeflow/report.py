@@ -130,6 +130,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"{report['reference_judge']} verdicts on held-out items: {ref['judged']} judged, {ref['scored']} scored, "
         f"{ref['unparsed']} unparsed, {ref['failed']} failed.",
     ]
+    training = report.get("training", {})
+    if training.get("error"):
+        lines += ["", f"Training failed: {training['error']}. The trained student's items are counted as failed."]
     costs = report.get("costs", {})
     if costs.get("models"):
         lines += ["", "| model | calls | tokens in | tokens out | cost (USD) |", "|---|---|---|---|---|"]

@@ -9,6 +9,7 @@ parsed or failed are not training data: they are counted and reported, never gue
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -24,6 +25,7 @@ from judgeflow.providers.base import TrainerBackend
 from judgeflow.runfolder import JsonlSink
 
 from ._judging import judge_input
+from ._pool import describe_error
 
 __all__ = ["Trainer"]
 
@@ -37,9 +39,12 @@ class Trainer:
         *,
         out_dir: Path,
         prompt: JudgePrompt = DEFAULT_JUDGE_PROMPT,
+        export: Callable[[Path], Awaitable[str]] | None = None,
         name: str = "trainer",
         publish: Publish = null_publish,
     ) -> None:
+        self.export = export
+        self.error: str | None = None
         self.backend = backend
         self.out_dir = out_dir
         self.prompt = prompt
@@ -72,8 +77,18 @@ class Trainer:
                     if n == 0:
                         self.publish(TrainingStatus(student, "skipped", "no usable teacher judgements"))
                         return
+                    if self.export is not None:
+                        url = await self.export(self.out_dir / "train.jsonl")
+                        self.publish(TrainingStatus(student, "exported", url))
                     self.publish(TrainingStatus(student, "training", f"{n} examples, backend {self.backend.name}"))
-                    ready = await self.backend.train(self.examples, out_dir=self.out_dir)
+                    try:
+                        ready = await self.backend.train(self.examples, out_dir=self.out_dir)
+                    except Exception as error:
+                        # A failed or cancelled fine-tuning job is a result, not a crash: the report says so and
+                        # the trained student's items are accounted for as failed.
+                        self.error = describe_error(error)
+                        self.publish(TrainingStatus(student, "failed", self.error))
+                        return
                     self.publish(TrainingStatus(student, "trained", ready.model_ref, progress=1.0))
                     await outbox.send(ready)
                 finally:
