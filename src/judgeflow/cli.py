@@ -129,11 +129,21 @@ def _run(args: argparse.Namespace) -> int:
     except _user_errors() as error:
         return _fail(error)
 
-    async def go() -> dict[str, Any]:
-        display = PlainDisplay()
+    use_tui = not args.no_tui and sys.stdout.isatty()
+    folders: list[Path] = []
+
+    async def go() -> dict[str, Any] | None:
         async with open_pipeline(config) as run:
+            folders.append(run.out_dir)
             print(f"judgeflow: run folder {run.out_dir}", file=sys.stderr)
-            await display.show(run.events)
+            if use_tui:
+                from judgeflow.tui import run_with_dashboard
+
+                await run_with_dashboard(run)
+                if not run.done:
+                    return None  # the user quit: leaving the block cancels what is left
+            else:
+                await PlainDisplay().show(run.events)
             return await run.wait()
 
     try:
@@ -145,6 +155,9 @@ def _run(args: argparse.Namespace) -> int:
         if found is None:
             raise
         return _fail(found)
+    if report is None:
+        print(f"judgeflow: quit before the run finished; what was done is in {folders[0]}")
+        return 130
     print(render_markdown(report))
     print(f"Run folder: {report['run']['out_dir']} (report.json, report.md, judgements.jsonl, train.jsonl)")
     return 0
@@ -162,7 +175,10 @@ def _judge(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         return _fail(ValueError(f"--concurrency must be >= 1, got {args.concurrency}"))
 
-    async def go() -> JudgeSummary:
+    use_tui = not args.no_tui and sys.stdout.isatty()
+    outcome: list[JudgeSummary] = []
+
+    async def go() -> JudgeSummary | None:
         bus = EventBus()
         display = PlainDisplay(interval=2.0)
         judges, resources = await resolve_judges(
@@ -176,14 +192,25 @@ def _judge(args: argparse.Namespace) -> int:
             publish=bus.publish,
         )
         async with resources, anyio.create_task_group() as tg:
-            tg.start_soon(display.show, bus.subscribe_nowait())
+            events = bus.subscribe_nowait()
+            if use_tui:
+                from judgeflow.tui import TextualDisplay
+
+                async def watch() -> None:
+                    await TextualDisplay(exit_when_done=True).show(events)
+                    tg.cancel_scope.cancel()  # the user quit, or judging is over: either way nothing is left
+
+                tg.start_soon(watch)
+            else:
+                tg.start_soon(display.show, events)
             try:
                 summary = await judge_file(
                     args.items, args.out, judges, workers=args.concurrency, seed=args.seed, publish=bus.publish
                 )
             finally:
                 bus.close()
-        return summary
+            outcome.append(summary)
+        return outcome[0] if outcome else None
 
     try:
         summary = anyio.run(go)
@@ -194,6 +221,9 @@ def _judge(args: argparse.Namespace) -> int:
         if found is None:
             raise
         return _fail(found)
+    if summary is None:
+        print(f"judgeflow: quit before judging finished; verdicts so far are in {args.out}", file=sys.stderr)
+        return 130
     print(f"Judged {summary.items} items with {len(specs)} judge(s); wrote {summary.lines_written} lines to {args.out}")
     if summary.scorer is not None and summary.scorer.result is not None:
         from judgeflow.report import render_agreement

@@ -19,7 +19,7 @@ from anyio.abc import TaskStatus
 from judgeflow.metrics import Agreement, Estimate, agreement, pearson_difference, point_estimates
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Receiver, Sender
-from judgeflow.protocol.events import ActorFinished, ActorStarted
+from judgeflow.protocol.events import ActorFinished, ActorStarted, ScorePaired
 from judgeflow.protocol.messages import Judgement, ScoreUpdate
 from judgeflow.protocol.verdicts import Failed, Scored, Unparsed, Verdict
 
@@ -133,6 +133,7 @@ class Scorer:
                 pair_tally = self.tallies[student]
                 pair_tally.reference_scores.append(reference.score)
                 pair_tally.scores.append(verdict.score)
+                self.publish(ScorePaired(student, self.reference, judgement.id, reference.score, verdict.score))
                 if _live_due(len(pair_tally.scores)):
                     updates.append(self._update(pair_tally, final=False, metrics=None))
         if len(verdicts) == len(self.tallies):

@@ -20,6 +20,7 @@ from .events import (
     Missed,
     RunFinished,
     RunStarted,
+    ScorePaired,
     TrainingStatus,
 )
 from .messages import (
@@ -75,6 +76,7 @@ __all__ = [
     "Reply",
     "RunFinished",
     "RunStarted",
+    "ScorePaired",
     "ScoreUpdate",
     "Scored",
     "Sender",

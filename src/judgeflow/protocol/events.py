@@ -26,6 +26,7 @@ __all__ = [
     "Missed",
     "RunFinished",
     "RunStarted",
+    "ScorePaired",
     "ScoreUpdate",
     "TrainingStatus",
 ]
@@ -130,6 +131,17 @@ class TrainingStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class ScorePaired:
+    """The scorer paired a student's score with the reference judge's on one item (for the heat map)."""
+
+    judge: str
+    reference_judge: str
+    item_id: str
+    reference_score: float
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class Missed:
     """This subscriber's buffer overflowed and ``count`` events were dropped for it alone."""
 
@@ -149,5 +161,6 @@ Event: TypeAlias = (
     | BudgetExhausted
     | TrainingStatus
     | ScoreUpdate
+    | ScorePaired
     | Missed
 )

@@ -32,6 +32,7 @@ from judgeflow.protocol.events import (
     Missed,
     RunFinished,
     RunStarted,
+    ScorePaired,
     ScoreUpdate,
     TrainingStatus,
 )
@@ -468,6 +469,8 @@ class DashboardState:
                 self._advance(actor, now)
             at = None if self.started_at is None else now - self.started_at
             self._errors.append(ErrorView(at, event.actor, event.item_id, event.error))
+        elif isinstance(event, ScorePaired):
+            self.fold_pair(event.judge, event.reference_score, event.score)
         elif isinstance(event, ScoreUpdate):
             previous = self._agreement.get(event.judge)
             if previous is None:
