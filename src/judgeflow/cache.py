@@ -1,0 +1,136 @@
+"""Pay once per request: chat responses kept by the hash of what was asked.
+
+A resumed run asks again every question it had asked before the crash; the answers it paid for are in the run
+store, so asking again costs nothing. `request_hash` is the key: a sha256 over a canonical JSON of the provider,
+the model and every field of the `ChatRequest` that can change the reply (messages, temperature, max_tokens), so
+any change to a prompt, a setting or the model is a different request and is paid for, and nothing else is.
+
+`ResponseCache` looks a request up in one or more stores, first hit wins, and remembers a paid reply in all of
+them: the run's own store (what this run used, its cost ledger on disk) and, with ``--cache DIR``, a cache shared
+by runs (``DIR/cache.sqlite``), so a second run over the same items pays for nothing the first one bought.
+
+A cached reply is the reply of the first call, also at a temperature above 0: two identical sampled requests
+in one run get one answer. A caller that wants independent samples must make the requests differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from judgeflow.protocol.calls import ChatRequest, ChatResult
+from judgeflow.store import CallRecord, RunStore, canonical_json
+
+__all__ = ["CACHE_FILENAME", "CacheStats", "ResponseCache", "canonical_request", "request_hash"]
+
+CACHE_FILENAME = "cache.sqlite"
+_KEY_VERSION = 1  # bump when the canonical form changes, so old entries stop matching instead of misleading
+
+
+def canonical_request(provider: str, model: str, request: ChatRequest) -> str:
+    """The request as one canonical JSON text: what the hash covers, and what the store keeps for audit."""
+    data: dict[str, Any] = {
+        "v": _KEY_VERSION,
+        "provider": provider,
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        # As a float, so 0 and 0.0 (and -0.0) are one request.
+        "temperature": float(request.temperature) + 0.0,
+        "max_tokens": request.max_tokens,
+    }
+    return canonical_json(data)
+
+
+def request_hash(provider: str, model: str, request: ChatRequest) -> str:
+    """A stable hex sha256 of `canonical_request`: the same on every machine, Python version and run."""
+    return hashlib.sha256(canonical_request(provider, model, request).encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Lookups that hit (and the USD their first calls cost, saved this time), lookups that missed, replies kept."""
+
+    hits: int = 0
+    misses: int = 0
+    saved_usd: float = 0.0
+    remembered: int = 0
+
+
+class ResponseCache:
+    """Chat replies by request hash, over ``stores`` (the run's own first, then shared caches)."""
+
+    def __init__(self, store: RunStore, *shared: RunStore) -> None:
+        self.stores = (store, *shared)
+        self.stats = CacheStats()
+        self._owned: tuple[RunStore, ...] = ()
+
+    @classmethod
+    async def open(cls, directory: Path) -> ResponseCache:
+        """A cache of its own at ``directory/cache.sqlite`` (shared by the runs that name it); `aclose` closes it."""
+        store = await RunStore.open(directory, filename=CACHE_FILENAME)
+        cache = cls(store)
+        cache._owned = (store,)
+        return cache
+
+    async def __aenter__(self) -> ResponseCache:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the stores this cache opened itself (stores passed in belong to their opener)."""
+        owned, self._owned = self._owned, ()
+        for store in owned:
+            await store.aclose()
+
+    async def lookup(self, provider: str, model: str, request: ChatRequest) -> ChatResult | None:
+        """The stored reply to this exact request, or None (then call the model, and `remember` its reply)."""
+        key = request_hash(provider, model, request)
+        for store in self.stores:
+            record = await store.get_call(key)
+            if record is not None:
+                self.stats.hits += 1
+                self.stats.saved_usd += record.cost_usd or 0.0
+                return record.result()
+        self.stats.misses += 1
+        return None
+
+    async def remember(
+        self,
+        provider: str,
+        model: str,
+        request: ChatRequest,
+        result: ChatResult,
+        cost_usd: float | None,
+        *,
+        durable: bool = True,
+    ) -> None:
+        """Keep a paid reply in every store.
+
+        ``durable`` (the default) returns once the reply is committed everywhere: a crash right after cannot make
+        the run pay for it again. Concurrent callers share commits, so this adds latency (at most the store's
+        batch delay) but costs no throughput.
+        """
+        text = canonical_request(provider, model, request)
+        usage = result.usage
+        record = CallRecord(
+            request_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            provider=provider,
+            model=model,
+            request_json=text,
+            response_text=result.text,
+            response_model=result.model,
+            finish_reason=result.finish_reason,
+            input_tokens=None if usage is None else usage.input_tokens,
+            output_tokens=None if usage is None else usage.output_tokens,
+            cost_usd=cost_usd,
+        )
+        for store in self.stores:
+            await store.record_call(record)
+        if durable:
+            for store in self.stores:
+                await store.wait_committed()
+        self.stats.remembered += 1
