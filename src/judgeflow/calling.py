@@ -9,6 +9,10 @@ provider alike, in `CallContext.complete` (chat) and `CallContext.embed` (embedd
 2. pass through the `CallGate` of the model's `LimitKey` (RPM, TPM, in-flight cap, retries, `CallRetry`);
 3. record what the call really used in the `CostLedger` and settle the reservation at that cost.
 
+With a `ResponseCache`, an identical call (same provider, server, model, messages and parameters) is answered
+from the cache before any of that: it costs nothing, takes no budget and no rate, and is flagged as cached.
+The cache remembers a paid call durably before its reply is used, so a crash never makes a call paid twice.
+
 One `CallContext` is shared by all roles of a run, so limits, budget and ledger hold for the run as a whole. A
 model the price table does not know reserves nothing and is recorded as unpriced: the budget cannot cap what it
 cannot price, so give such models a ``[prices]`` entry when a budget matters.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from judgeflow.limits import Budget, GateRegistry, Limits
 from judgeflow.pricing import DEFAULT_PRICES, CostLedger, Price, cost_usd, price_for
@@ -26,6 +31,9 @@ from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.calls import ChatRequest, ChatResult, LimitKey
 from judgeflow.protocol.messages import ChatMessage, Reply, Usage
 from judgeflow.providers.base import ChatModel, Embedder
+
+if TYPE_CHECKING:
+    from judgeflow.cache import ResponseCache
 
 __all__ = ["ASSUMED_OUTPUT_TOKENS", "CallContext", "Completion", "add_cost", "add_usage", "estimate_tokens"]
 
@@ -68,6 +76,7 @@ class Completion:
     result: ChatResult
     cost_usd: float | None
     latency_s: float
+    cached: bool = False
 
     def reply(self) -> Reply:
         return Reply(self.result.text, self.result.model, self.result.usage, self.cost_usd)
@@ -82,6 +91,7 @@ class CallContext:
     ledger: CostLedger
     publish: Publish = null_publish
     prices: Mapping[str, Price] = field(default_factory=lambda: DEFAULT_PRICES)
+    cache: ResponseCache | None = None
 
     @classmethod
     def create(
@@ -92,6 +102,7 @@ class CallContext:
         max_cost_usd: float | None = None,
         prices: Mapping[str, Price] = DEFAULT_PRICES,
         seed: int = 0,
+        cache: ResponseCache | None = None,
     ) -> CallContext:
         """A fresh context (gates bind to the running event loop: make one per run)."""
         return cls(
@@ -100,6 +111,7 @@ class CallContext:
             ledger=CostLedger(prices),
             publish=publish,
             prices=prices,
+            cache=cache,
         )
 
     def _price(self, *models: str) -> Price | None:
@@ -107,12 +119,17 @@ class CallContext:
 
     async def complete(self, chat: ChatModel, request: ChatRequest) -> Completion:
         """One chat call under the run's budget and ``chat.key``'s limits (see the module docstring)."""
+        started = time.perf_counter()
+        cache, namespace = self.cache, _namespace(chat)
+        if cache is not None:
+            hit = await cache.lookup(namespace, chat.name, request)
+            if hit is not None:
+                return Completion(hit, 0.0, time.perf_counter() - started, cached=True)
         tokens = estimate_tokens(request.messages, request.max_tokens)
         price = self._price(chat.name)
         # The prompt part at the input rate, the reply part (max_tokens) at the output rate.
         reply_tokens = ASSUMED_OUTPUT_TOKENS if request.max_tokens is None else request.max_tokens
         estimate = 0.0 if price is None else cost_usd(Usage(tokens - reply_tokens, reply_tokens), price)
-        started = time.perf_counter()
         with self.budget.reserve(estimate) as reservation:
             gate = self.registry.gate(chat.key)
             result = await gate.call(
@@ -122,7 +139,13 @@ class CallContext:
             cost = None if actual is None or result.usage is None else cost_usd(result.usage, actual)
             self.ledger.record(result.model, result.usage, charged_usd=cost)
             reservation.settle(cost or 0.0)
+        if cache is not None:
+            await cache.remember(namespace, chat.name, request, result, cost)
         return Completion(result, cost, time.perf_counter() - started)
+
+    @property
+    def cached_calls(self) -> int:
+        return 0 if self.cache is None else self.cache.stats.hits
 
     async def embed(self, embedder: Embedder, texts: Sequence[str]) -> tuple[list[list[float]], float | None]:
         """Vectors for ``texts`` under the budget and ``embedder.key``'s limits; returns them with their cost.
@@ -140,3 +163,10 @@ class CallContext:
             self.ledger.record(embedder.name, None, charged_usd=estimate)
             reservation.settle(estimate or 0.0)
         return vectors, estimate
+
+
+def _namespace(chat: ChatModel) -> str:
+    """The cache's provider key: the provider and, for a server of its own, its URL (two OpenAI-compatible
+    servers serving a model of the same name must not share answers)."""
+    base_url = getattr(chat, "base_url", None)
+    return f"{chat.key.provider}@{base_url}" if base_url else chat.key.provider

@@ -35,6 +35,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="run folder (default: a new folder under runs/)")
     run.add_argument("--seed", type=int, help="seed for the train/held-out split and the bootstrap")
     run.add_argument("--no-tui", action="store_true", help="plain progress lines instead of the dashboard")
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="DIR",
+        help="continue the run in DIR (crashed, killed or quit): paid calls are not repeated, a fine-tuning "
+        "job is re-attached; its config is reused unless --config is given (and must then match)",
+    )
+    run.add_argument("--restart", action="store_true", help="with --out/--resume: start over in that folder")
+    run.add_argument("--cache", type=Path, metavar="DIR", help="a response cache shared across runs")
 
     judge = commands.add_parser(
         "judge",
@@ -119,9 +128,14 @@ def _run(args: argparse.Namespace) -> int:
     from judgeflow.report import render_markdown
 
     try:
-        config = load_config(args.config) if args.config else PipelineConfig()
+        if args.resume is not None and args.config is None:
+            config = _stored_config(args.resume)
+        else:
+            config = load_config(args.config) if args.config else PipelineConfig()
         changes: dict[str, Any] = {}
-        if args.out is not None:
+        if args.resume is not None:
+            changes["out_dir"] = args.resume
+        elif args.out is not None:
             changes["out_dir"] = args.out
         if args.seed is not None:
             changes["seed"] = args.seed
@@ -133,7 +147,8 @@ def _run(args: argparse.Namespace) -> int:
     folders: list[Path] = []
 
     async def go() -> dict[str, Any] | None:
-        async with open_pipeline(config) as run:
+        options = {"resume": args.resume is not None, "restart": args.restart, "cache_dir": args.cache}
+        async with open_pipeline(config, log_events=True, **options) as run:
             folders.append(run.out_dir)
             print(f"judgeflow: run folder {run.out_dir}", file=sys.stderr)
             if use_tui:
@@ -161,6 +176,22 @@ def _run(args: argparse.Namespace) -> int:
     print(render_markdown(report))
     print(f"Run folder: {report['run']['out_dir']} (report.json, report.md, judgements.jsonl, train.jsonl)")
     return 0
+
+
+def _stored_config(folder: Path) -> Any:
+    """The config a run folder was started with (its ``config.json``)."""
+    import json
+
+    from judgeflow.config import ConfigError, config_from_data
+
+    path = folder / "config.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{folder}: no run to resume here (no config.json)") from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{path}: cannot read the stored config ({error})") from None
+    return config_from_data(data, where=str(path))
 
 
 def _judge(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ __all__ = [
     "RolesConfig",
     "TrainerConfig",
     "Workers",
+    "config_from_data",
     "load_config",
 ]
 
@@ -198,6 +199,8 @@ def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
     for key, value in data.items():
         if key not in names:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(names))})")
+        if value is None:
+            continue  # a stored config writes unset options as null; they keep their defaults
         if cls is RolesConfig and key in _ROLE_TABLES:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: [roles.{key}] must be a table")
@@ -220,6 +223,12 @@ def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: {error}") from None
 
 
+def config_from_data(data: dict[str, Any], *, where: str) -> PipelineConfig:
+    """A config from plain data (a parsed TOML file, or a run folder's ``config.json``)."""
+    config: PipelineConfig = _build(PipelineConfig, data, where)
+    return config
+
+
 def load_config(path: Path) -> PipelineConfig:
     """Read a TOML config; a missing file, bad TOML or an unknown key is a `ConfigError` naming the file."""
     try:
@@ -230,5 +239,4 @@ def load_config(path: Path) -> PipelineConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
-    config: PipelineConfig = _build(PipelineConfig, data, str(path))
-    return config
+    return config_from_data(data, where=str(path))

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream
@@ -40,8 +40,10 @@ from judgeflow.actors import (
     TeacherJudge,
     Trainer,
 )
+from judgeflow.cache import ResponseCache
 from judgeflow.components import Components, local_components
-from judgeflow.config import PipelineConfig
+from judgeflow.config import ConfigError, PipelineConfig
+from judgeflow.logs import EventLogger, close_logging, configure_logging
 from judgeflow.protocol.bus import EventBus
 from judgeflow.protocol.channels import Channel, ChannelStats, Valve
 from judgeflow.protocol.events import Event, RunFinished, RunStarted
@@ -57,6 +59,7 @@ from judgeflow.protocol.messages import (
 from judgeflow.records import answer_record, judgement_record, question_record
 from judgeflow.report import build_report, render_markdown
 from judgeflow.runfolder import JsonlSink, new_run_dir
+from judgeflow.store import META_CONFIG, RunStore
 
 __all__ = ["PipelineRun", "open_pipeline"]
 
@@ -105,47 +108,82 @@ async def open_pipeline(
     *,
     components: Components | None = None,
     event_buffer: int = 4096,
+    resume: bool = False,
+    restart: bool = False,
+    cache_dir: Path | None = None,
+    log_events: bool = False,
 ) -> AsyncIterator[PipelineRun]:
-    """Start the pipeline in the background and yield it; leaving the block cancels what is left."""
+    """Start the pipeline in the background and yield it; leaving the block cancels what is left.
+
+    Every question, answer, judgement and paid call is recorded in the run folder's store. ``resume=True``
+    continues the run in ``config.out_dir``: the pipeline replays, every call already paid for is answered from
+    the store, and a fine-tuning job is re-attached; a different configuration is refused unless
+    ``restart=True`` (start over in the same folder). ``cache_dir`` shares a response cache across runs.
+    ``log_events`` writes every event to ``run.log`` (JSON lines, secrets redacted).
+    """
     config = config or PipelineConfig()
+    if resume and config.out_dir is None:
+        raise ConfigError("resume needs the run folder (out_dir) to continue")
     out_dir = config.out_dir if config.out_dir is not None else new_run_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
+    if restart:
+        _forget_run(out_dir)
     bus = EventBus()
     run = PipelineRun(out_dir=out_dir, events=bus.subscribe_nowait(buffer=event_buffer), channels=[], bus=bus)
     async with AsyncExitStack() as stack:
         stack.callback(run.events.close)
-        costs: CostSource | None = None
+        store = await stack.enter_async_context(await RunStore.open(out_dir))
+        await _claim_folder(store, config, out_dir, resume=resume)
+        shared = await stack.enter_async_context(await ResponseCache.open(cache_dir)) if cache_dir else None
+        cache = ResponseCache(store, *(shared.stores if shared else ()))
+        if log_events:
+            configure_logging(out_dir)
+            stack.callback(close_logging)
+        cached = lambda: cache.stats.hits  # noqa: E731
         if components is None and config.is_local:
             components = await anyio.to_thread.run_sync(local_components, config)
         elif components is None:
             from judgeflow.providers.factory import build_components
 
-            components, resources = await build_components(config, publish=bus.publish, cache_dir=out_dir / "cache")
+            components, resources = await build_components(
+                config, publish=bus.publish, cache_dir=out_dir / "cache", cache=cache
+            )
             await stack.enter_async_context(resources)
-            costs = resources.ledger
         tg = await stack.enter_async_context(anyio.create_task_group())
-        await tg.start(_run, run, config, components, costs)
+        if log_events:
+            tg.start_soon(EventLogger().run, bus.subscribe_nowait(buffer=event_buffer))
+        await tg.start(_run, run, config, components, store, cached)
         try:
             yield run
         finally:
             tg.cancel_scope.cancel()
 
 
-class CostSource(Protocol):
-    """Where the report reads spending from (the run's cost ledger)."""
+async def _claim_folder(store: RunStore, config: PipelineConfig, out_dir: Path, *, resume: bool) -> None:
+    """Record this run's config in its folder, or refuse a folder that holds a different (or any other) run."""
+    if not resume and await store.get_meta(META_CONFIG) is not None:
+        raise ConfigError(f"{out_dir} already holds a run: use --resume to continue it or --restart to start over")
+    await store.check_config(config.summary(), ignore=_MAY_CHANGE_ON_RESUME)
+    text = json.dumps(config.summary(), indent=2) + "\n"
+    await anyio.to_thread.run_sync((out_dir / "config.json").write_text, text)
 
-    @property
-    def total_usd(self) -> float: ...
 
-    @property
-    def models(self) -> Mapping[str, Any]: ...
+# What a resumed run may change: where it runs, how fast, and how much more it may spend.
+_MAY_CHANGE_ON_RESUME = ("out_dir", "workers", "channel_capacity", "budget", "trainer.poll_interval_s")
 
 
-def _costs(costs: CostSource | None) -> dict[str, Any]:
-    if costs is None:
-        return {"total_usd": 0.0, "models": {}}
+def _forget_run(out_dir: Path) -> None:
+    """Start over in ``out_dir``: drop its store and its fine-tuning job record (the files are rewritten)."""
+    for path in [*out_dir.glob("store.sqlite*"), out_dir / "finetune" / "job.json"]:
+        path.unlink(missing_ok=True)
+
+
+async def _costs(store: RunStore, cached: int) -> dict[str, Any]:
+    """Spending of the whole run (across resumes): every distinct paid call counted once."""
+    by_model = await store.cost_by_model()
     return {
-        "total_usd": round(costs.total_usd, 6),
+        "total_usd": round(sum(entry.cost_usd for entry in by_model.values()), 6),
+        "cached_calls": cached,
         "models": {
             model: {
                 "calls": entry.calls,
@@ -153,7 +191,7 @@ def _costs(costs: CostSource | None) -> dict[str, Any]:
                 "output_tokens": entry.output_tokens,
                 "cost_usd": round(entry.cost_usd, 6),
             }
-            for model, entry in costs.models.items()
+            for model, entry in by_model.items()
         },
     }
 
@@ -162,7 +200,8 @@ async def _run(
     run: PipelineRun,
     config: PipelineConfig,
     components: Components,
-    costs: CostSource | None,
+    store: RunStore,
+    cached: Callable[[], int],
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -214,6 +253,15 @@ async def _run(
     def record_judgement(judgement: Judgement) -> None:
         judgement_sink.write(judgement_record(judgement))
 
+    async def persist_question(question: Question) -> None:
+        await store.record_item("question", question.id, "", question_record(question))
+
+    async def persist_answer(answer: Answer) -> None:
+        await store.record_item("answer", answer.id, "", answer_record(answer))
+
+    async def persist_judgement(judgement: Judgement) -> None:
+        await store.record_item("judgement", judgement.id, judgement.judge, judgement_record(judgement))
+
     with (
         JsonlSink(out_dir / "questions.jsonl") as question_sink,
         JsonlSink(out_dir / "answers.jsonl") as answer_sink,
@@ -228,12 +276,24 @@ async def _run(
                 # Teacher and student judgements travel apart: the trained student waits for the Trainer,
                 # which waits for the end of the teacher's judgements, so one shared channel would deadlock.
                 await start(
-                    Router(route_teacher, record=record_judgement, name="teacher_router", publish=publish).run,
+                    Router(
+                        route_teacher,
+                        record=record_judgement,
+                        persist=persist_judgement,
+                        name="teacher_router",
+                        publish=publish,
+                    ).run,
                     teacher_out.receiver,
                     [to_trainer.sender, to_scorer.sender.clone()],
                 )
                 await start(
-                    Router(lambda _j: (0,), record=record_judgement, name="student_router", publish=publish).run,
+                    Router(
+                        lambda _j: (0,),
+                        record=record_judgement,
+                        persist=persist_judgement,
+                        name="student_router",
+                        publish=publish,
+                    ).run,
                     students_out.receiver,
                     [to_scorer.sender],
                 )
@@ -260,6 +320,7 @@ async def _run(
                     Router(
                         route_answer,
                         record=lambda a: answer_sink.write(answer_record(a)),
+                        persist=persist_answer,
                         name="answer_router",
                         publish=publish,
                     ).run,
@@ -276,6 +337,7 @@ async def _run(
                     Router(
                         lambda _q: (0,),
                         record=record_question,
+                        persist=persist_question,
                         valve=run._intake,
                         name="question_router",
                         publish=publish,
@@ -315,7 +377,7 @@ async def _run(
                     "backend": components.trainer.name,
                     "error": trainer.error,
                 },
-                costs=_costs(costs),
+                costs=await _costs(store, cached()),
             )
             await anyio.to_thread.run_sync(_write_report, out_dir, run.report)
             ok = True

@@ -8,7 +8,7 @@ by one task, in arrival order. It closes every outbox when its inbox ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from typing import Generic, TypeVar
 
@@ -27,7 +27,9 @@ T = TypeVar("T")
 class Router(Generic[T]):
     """Sends each item to the outboxes whose indices ``route(item)`` returns, after ``record(item)``.
 
-    With a ``valve``, each item waits for the valve to be open: that is how intake is paused.
+    With a ``valve``, each item waits for the valve to be open: that is how intake is paused. ``persist`` is
+    awaited for each item after ``record`` (writing it to the run store: it waits only when the store's write
+    queue is full, which is backpressure, not a stall).
     """
 
     def __init__(
@@ -35,12 +37,14 @@ class Router(Generic[T]):
         route: Callable[[T], Sequence[int]],
         *,
         record: Callable[[T], None] | None = None,
+        persist: Callable[[T], Awaitable[None]] | None = None,
         valve: Valve | None = None,
         name: str = "router",
         publish: Publish = null_publish,
     ) -> None:
         self.route = route
         self.record = record
+        self.persist = persist
         self.valve = valve
         self.name = name
         self.publish = publish
@@ -66,6 +70,8 @@ class Router(Generic[T]):
                     items += 1
                     if self.record is not None:
                         self.record(item)
+                    if self.persist is not None:
+                        await self.persist(item)
                     for index in self.route(item):
                         await outboxes[index].send(item)
                         sent += 1

@@ -162,26 +162,27 @@ class Scorer:
         )
 
     def finish(self) -> ScoreResult:
-        """Bootstrap CIs for every student, and the paired difference in Pearson (CPU work: run in a thread)."""
-        agreements = {
-            student: agreement(
-                self.tallies[student].reference_scores,
-                self.tallies[student].scores,
+        """Bootstrap CIs for every student, and the paired difference in Pearson (CPU work: run in a thread).
+
+        Pairs arrive in whatever order the concurrent judges finish; they are put in a canonical (sorted) order
+        first, so that the seeded bootstrap gives the same intervals for the same judgements in every run.
+        """
+        agreements = {}
+        for student in self.students:
+            tally = self.tallies[student]
+            pairs = sorted(zip(tally.reference_scores, tally.scores, strict=True))
+            agreements[student] = agreement(
+                [pair[0] for pair in pairs],
+                [pair[1] for pair in pairs],
                 n_resamples=self.n_resamples,
                 seed=self.seed,
             )
-            for student in self.students
-        }
         difference = None
         if self.difference is not None:
             first, second = (1 + self.students.index(judge) for judge in self.difference)
-            difference = pearson_difference(
-                self._complete[0],
-                self._complete[first],
-                self._complete[second],
-                n_resamples=self.n_resamples,
-                seed=self.seed,
-            )
+            rows = sorted(zip(*self._complete, strict=True))
+            columns = [[row[index] for row in rows] for index in (0, first, second)]
+            difference = pearson_difference(*columns, n_resamples=self.n_resamples, seed=self.seed)
         return ScoreResult(self.reference, self.tallies, agreements, difference, self.difference)
 
     def final_updates(self, result: ScoreResult) -> list[ScoreUpdate]:

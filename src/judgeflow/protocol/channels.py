@@ -69,6 +69,9 @@ class Sender(Generic[T]):
     async def send(self, item: T) -> None:
         """Send ``item``, waiting for room; the time spent waiting is added to ``stats.wait_s``."""
         stream = self._stream
+        # Yield first: it keeps the loop fair for a producer that never has to wait, and in a cancelled scope
+        # it raises cancellation here, before a consumer that was cancelled first could be seen as broken.
+        await anyio.lowlevel.checkpoint()
         try:
             stream.send_nowait(item)
         except anyio.WouldBlock:
@@ -77,9 +80,6 @@ class Sender(Generic[T]):
                 await stream.send(item)
             finally:
                 self._stats.wait_s += time.perf_counter() - started
-        else:
-            # send_nowait does not yield; keep the loop fair for a producer that never has to wait.
-            await anyio.lowlevel.checkpoint()
         stats = self._stats
         stats.sent += 1
         used = stream.statistics().current_buffer_used

@@ -19,7 +19,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import anyio.to_thread
 import openai
@@ -46,6 +46,9 @@ from judgeflow.providers.base import ChatModel, Embedder, JudgeModel, SearchInde
 from judgeflow.providers.huggingface import HFChat, HFEmbedder
 from judgeflow.providers.openai import MissingAPIKeyError, OpenAIChat, OpenAIEmbedder, make_client
 from judgeflow.roles import EmbeddingIndex, LLMAnswerer, LLMJudge, LLMQuestionWriter
+
+if TYPE_CHECKING:
+    from judgeflow.cache import ResponseCache
 
 __all__ = [
     "PROMPT_KEYS",
@@ -139,13 +142,21 @@ class RunResources:
 class ModelMaker:
     """Makes provider models from role configs, registers their limits, and ties their clients to the run."""
 
-    def __init__(self, *, publish: Publish, max_cost_usd: float | None, prices: Mapping[str, Price]) -> None:
+    def __init__(
+        self,
+        *,
+        publish: Publish,
+        max_cost_usd: float | None,
+        prices: Mapping[str, Price],
+        cache: ResponseCache | None = None,
+    ) -> None:
         self.limits: dict[LimitKey, Limits] = {}
         context = CallContext.create(
             publish=publish,
             limits_for=lambda key: self.limits.get(key, Limits()),
             max_cost_usd=max_cost_usd,
             prices=prices,
+            cache=cache,
         )
         self.resources = RunResources(context)
         self._clients: dict[str | None, openai.AsyncOpenAI] = {}
@@ -214,7 +225,7 @@ class ModelMaker:
 
 
 async def build_components(
-    config: PipelineConfig, *, publish: Publish, cache_dir: Path
+    config: PipelineConfig, *, publish: Publish, cache_dir: Path, cache: ResponseCache | None = None
 ) -> tuple[Components, RunResources]:
     """Every model, the documents and the trainer of ``config``; close the resources when the run ends.
 
@@ -227,7 +238,7 @@ async def build_components(
     except ValueError as error:
         raise ConfigError(f"prices: {error}") from None
     prompts = build_prompts(config.prompts)
-    maker = ModelMaker(publish=publish, max_cost_usd=config.budget.max_cost_usd, prices=prices)
+    maker = ModelMaker(publish=publish, max_cost_usd=config.budget.max_cost_usd, prices=prices, cache=cache)
     try:
         components = await _build(config, maker, prompts, cache_dir)
     except BaseException:

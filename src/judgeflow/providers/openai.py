@@ -1,9 +1,14 @@
 """OpenAI (and OpenAI-compatible) chat and embedding models behind judgeflow's provider seams.
 
-This module and the fine-tuning backend are the only places that import the ``openai`` SDK. They declare
-policy and nothing else: `OpenAIChat.complete` makes exactly one HTTP attempt (the SDK's own retries are
-switched off with ``max_retries=0``) and ``classify`` tells the core what a failure means. Retries, rate
-limiters, concurrency caps and cost accounting live in the core.
+This module, `judgeflow.providers.openai_lean` and the fine-tuning backend are the only places that import the
+``openai`` SDK. They declare policy and nothing else: `OpenAIChat.complete` makes exactly one HTTP attempt (the
+SDK's own retries are switched off with ``max_retries=0``) and ``classify`` tells the core what a failure means.
+Retries, rate limiters, concurrency caps and cost accounting live in the core.
+
+Chat completions go through `judgeflow.providers.openai_lean.LeanChatClient`, a small aiohttp client that raises
+the SDK's own exceptions at a tenth of the SDK's CPU per request (the SDK caps a process near 450 chat requests
+per second, which is what limits a judge run against a fast server); embeddings, files and fine-tuning use the
+SDK.
 
 How errors map (`classify_openai_error`):
 
@@ -37,11 +42,10 @@ from urllib.parse import urlsplit
 
 import openai
 import pydantic
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.create_embedding_response import CreateEmbeddingResponse
 
 from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, LimitKey
-from judgeflow.protocol.messages import ChatMessage, Usage
+from judgeflow.providers.openai_lean import LeanChatClient, MalformedResponseError
 from judgeflow.rates import parse_retry_after
 
 __all__ = [
@@ -62,14 +66,11 @@ _MAX_EMBEDDING_INPUTS = 2048  # per request, the API's limit
 _DETAIL_LIMIT = 500
 _KEY_SHAPED = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_*.\-]{4,}")
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
+_OPENAI_URL = "https://api.openai.com/v1"  # the SDK's default base URL
 
 
 class MissingAPIKeyError(RuntimeError):
     """No API key was given and none is in the environment, for a server that needs one."""
-
-
-class MalformedResponseError(Exception):
-    """The server answered 2xx with a body that is not what the endpoint returns (bad JSON, wrong shape)."""
 
 
 def is_local_url(url: str) -> bool:
@@ -84,6 +85,12 @@ def make_client(base_url: str | None = None, api_key: str | None = None, timeout
     ``base_url`` and ``api_key`` default to ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``. A local server with no
     key gets the placeholder `LOCAL_API_KEY`; any other server with no key raises `MissingAPIKeyError`.
     """
+    url, key = _connection(base_url, api_key)
+    return openai.AsyncOpenAI(api_key=key, base_url=url, timeout=timeout_s, max_retries=0)
+
+
+def _connection(base_url: str | None, api_key: str | None) -> tuple[str | None, str]:
+    """The base URL (None: the SDK's default) and key `make_client` uses, from the arguments or the environment."""
     url = base_url or os.environ.get("OPENAI_BASE_URL") or None
     key = api_key or os.environ.get("OPENAI_API_KEY") or None
     if key is None:
@@ -94,7 +101,7 @@ def make_client(base_url: str | None = None, api_key: str | None = None, timeout
                 "(or pass api_key=...); only a local base URL (localhost, 127.0.0.1) works without a key"
             )
         key = LOCAL_API_KEY
-    return openai.AsyncOpenAI(api_key=key, base_url=url, timeout=timeout_s, max_retries=0)
+    return url, key
 
 
 def _scrub(text: str, secret: str | None) -> str:
@@ -136,42 +143,6 @@ def classify_openai_error(
     if isinstance(error, MalformedResponseError | json.JSONDecodeError | pydantic.ValidationError):
         return ErrorDecision("transient", f"malformed response: {detail}")
     return ErrorDecision("fatal", detail)
-
-
-def _message_param(message: ChatMessage) -> ChatCompletionMessageParam:
-    if message.role == "system":
-        return {"role": "system", "content": message.content}
-    if message.role == "assistant":
-        return {"role": "assistant", "content": message.content}
-    return {"role": "user", "content": message.content}
-
-
-def _chat_result(completion: object, requested_model: str) -> ChatResult:
-    # Without strict validation the SDK builds models without checking them, and a non-JSON 200 comes back
-    # as a plain string: check the shape here, so that a broken body is a retryable error, not a crash.
-    if not isinstance(completion, ChatCompletion):
-        raise MalformedResponseError(f"expected a chat completion, got {type(completion).__name__}")
-    try:
-        choice = completion.choices[0]
-        content = choice.message.content
-        finish_reason = choice.finish_reason
-        usage = completion.usage
-        model = completion.model
-    except (AttributeError, IndexError, TypeError, KeyError) as err:
-        raise MalformedResponseError(f"the chat completion has no usable choice ({err})") from err
-    text = content if isinstance(content, str) else ""
-    tokens = None
-    if usage is not None:
-        tokens = Usage(
-            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-        )
-    return ChatResult(
-        text=text,
-        model=model if isinstance(model, str) and model else requested_model,
-        usage=tokens,
-        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
-    )
 
 
 def _vectors(response: object, expected: int) -> list[list[float]]:
@@ -226,6 +197,11 @@ class _OpenAIModel:
     def classify(self, error: BaseException) -> ErrorDecision:
         return classify_openai_error(error, secret=self._client.api_key)
 
+    @property
+    def base_url(self) -> str:
+        """The server this model is called on (it keys the response cache, next to the model name)."""
+        return str(self._client.base_url)
+
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it (a client passed in belongs to the caller)."""
         if self._owns_client:
@@ -246,14 +222,15 @@ class _OpenAIModel:
         )
 
 
-class OpenAIChat(_OpenAIModel):
+class OpenAIChat:
     """A chat-completions model (`judgeflow.providers.base.ChatModel`) on OpenAI or a compatible server.
 
-    Either pass ``client`` (shared, closed by its owner) or let it build one from ``base_url`` / ``api_key``
-    (see `make_client`) and close it with ``aclose()`` or ``async with``.
+    Requests go through `judgeflow.providers.openai_lean.LeanChatClient` (aiohttp), not the SDK. Give either
+    ``base_url`` / ``api_key`` (defaults: ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``; see `make_client`) or a
+    ``client``, whose base URL, key, organization and project are used and which is never closed here (it
+    belongs to its owner). Either way the chat opens its own HTTP session on the first call; close it with
+    ``aclose()`` or ``async with`` (a chat dropped unclosed has it closed by the event loop).
     """
-
-    _endpoint = "chat.completions"
 
     def __init__(
         self,
@@ -265,20 +242,48 @@ class OpenAIChat(_OpenAIModel):
         client: openai.AsyncOpenAI | None = None,
         provider: str = "openai",
     ) -> None:
-        super().__init__(
-            model, base_url=base_url, api_key=api_key, timeout_s=timeout_s, client=client, provider=provider
-        )
+        if client is not None and (base_url is not None or api_key is not None):
+            raise ValueError("pass either client= or base_url=/api_key=, not both")
+        self.model = model
+        self.name = model
+        self.provider = provider
+        self.key = LimitKey(provider, "chat.completions", model)
+        headers: dict[str, str] = {}
+        if client is not None:
+            url, key = str(client.base_url), client.api_key
+            organization, project = client.organization, client.project
+        else:
+            resolved, key = _connection(base_url, api_key)
+            url = resolved or _OPENAI_URL
+            organization, project = os.environ.get("OPENAI_ORG_ID"), os.environ.get("OPENAI_PROJECT_ID")
+        if organization:
+            headers["OpenAI-Organization"] = organization
+        if project:
+            headers["OpenAI-Project"] = project
+        self._secret = key
+        self._lean = LeanChatClient(url, key, headers=headers, timeout_s=timeout_s)
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         """One attempt at a completion; an empty or null reply is returned as ``""`` (the parser decides)."""
-        completion = await self._client.chat.completions.create(
-            model=self.model,
-            messages=[_message_param(message) for message in request.messages],
-            temperature=request.temperature,
-            max_tokens=request.max_tokens if request.max_tokens is not None else openai.omit,
-            timeout=self._timeout_s,
-        )
-        return _chat_result(completion, self.model)
+        return await self._lean.complete(self.model, request)
+
+    def classify(self, error: BaseException) -> ErrorDecision:
+        return classify_openai_error(error, secret=self._secret)
+
+    async def aclose(self) -> None:
+        """Close the chat's HTTP session (a ``client`` passed in is left open: it belongs to the caller)."""
+        await self._lean.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"OpenAIChat(model={self.model!r}, provider={self.provider!r}, base_url={self._lean.base_url + '/'!r})"
 
 
 class OpenAIEmbedder(_OpenAIModel):
