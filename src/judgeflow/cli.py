@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     judge.add_argument("--seed", type=int, default=0, help="seed for the bootstrap confidence intervals")
     judge.add_argument("--no-tui", action="store_true", help="plain progress lines instead of the dashboard")
+    judge.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an earlier judge run into the same --out: verdicts it has are kept, not paid for again",
+    )
+    judge.add_argument("--restart", action="store_true", help="start over even though --out holds earlier verdicts")
+    judge.add_argument("--cache", type=Path, metavar="DIR", help="a response cache shared across runs")
     return parser
 
 
@@ -208,39 +215,58 @@ def _judge(args: argparse.Namespace) -> int:
 
     use_tui = not args.no_tui and sys.stdout.isatty()
     outcome: list[JudgeSummary] = []
+    costs: list[float] = []
 
     async def go() -> JudgeSummary | None:
+        from contextlib import AsyncExitStack
+
+        from judgeflow.cache import ResponseCache
+
         bus = EventBus()
         display = PlainDisplay(interval=2.0)
-        judges, resources = await resolve_judges(
-            specs,
-            base_url=args.base_url,
-            concurrency=args.concurrency,
-            rpm=args.rpm,
-            tpm=args.tpm,
-            max_cost=args.max_cost,
-            max_tokens=args.max_tokens,
-            publish=bus.publish,
-        )
-        async with resources, anyio.create_task_group() as tg:
-            events = bus.subscribe_nowait()
-            if use_tui:
-                from judgeflow.tui import TextualDisplay
+        async with AsyncExitStack() as stack:
+            store = await stack.enter_async_context(await _judge_store(args, specs))
+            shared = await stack.enter_async_context(await ResponseCache.open(args.cache)) if args.cache else None
+            cache = ResponseCache(store, *(shared.stores if shared else ()))
+            judges, resources = await resolve_judges(
+                specs,
+                base_url=args.base_url,
+                concurrency=args.concurrency,
+                rpm=args.rpm,
+                tpm=args.tpm,
+                max_cost=args.max_cost,
+                max_tokens=args.max_tokens,
+                publish=bus.publish,
+                cache=cache,
+            )
+            await stack.enter_async_context(resources)
+            async with anyio.create_task_group() as tg:
+                events = bus.subscribe_nowait()
+                if use_tui:
+                    from judgeflow.tui import TextualDisplay
 
-                async def watch() -> None:
-                    await TextualDisplay(exit_when_done=True).show(events)
-                    tg.cancel_scope.cancel()  # the user quit, or judging is over: either way nothing is left
+                    async def watch() -> None:
+                        await TextualDisplay(exit_when_done=True).show(events)
+                        tg.cancel_scope.cancel()  # the user quit, or judging is over: either way nothing is left
 
-                tg.start_soon(watch)
-            else:
-                tg.start_soon(display.show, events)
-            try:
-                summary = await judge_file(
-                    args.items, args.out, judges, workers=args.concurrency, seed=args.seed, publish=bus.publish
-                )
-            finally:
-                bus.close()
-            outcome.append(summary)
+                    tg.start_soon(watch)
+                else:
+                    tg.start_soon(display.show, events)
+                try:
+                    summary = await judge_file(
+                        args.items,
+                        args.out,
+                        judges,
+                        workers=args.concurrency,
+                        seed=args.seed,
+                        publish=bus.publish,
+                        store=store,
+                        resume=args.resume,
+                    )
+                finally:
+                    bus.close()
+                outcome.append(summary)
+                costs.append(await store.total_cost())
         return outcome[0] if outcome else None
 
     try:
@@ -260,7 +286,41 @@ def _judge(args: argparse.Namespace) -> int:
         from judgeflow.report import render_agreement
 
         print(render_agreement(summary.scorer.result))
+    if costs and costs[0] > 0:
+        print(f"Cost: {costs[0]:.4f} USD (every distinct paid call counted once, earlier runs included)")
     return 0
+
+
+async def _judge_store(args: argparse.Namespace, specs: list[str]) -> Any:
+    """The store beside ``--out`` that makes a judge run resumable (``OUT.store.sqlite``)."""
+    from judgeflow.config import ConfigError
+    from judgeflow.store import RunStore
+
+    out: Path = args.out
+    filename = f"{out.name}.store.sqlite"
+
+    def forget() -> None:
+        for path in out.parent.glob(f"{filename}*"):
+            path.unlink()
+
+    if args.restart:
+        forget()
+    store = await RunStore.open(out.parent, filename=filename)
+    try:
+        if not args.resume:
+            if await store.done_items("judgement", include_failed=True):
+                raise ConfigError(
+                    f"{out} already has verdicts from an earlier run: use --resume to continue it or --restart to "
+                    "start over"
+                )
+            await store.aclose()  # nothing was judged: whatever the store holds can go
+            forget()
+            store = await RunStore.open(out.parent, filename=filename)
+        await store.check_config({"items": str(args.items.resolve()), "judges": specs})
+    except BaseException:
+        await store.aclose()
+        raise
+    return store
 
 
 if __name__ == "__main__":

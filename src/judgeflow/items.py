@@ -15,7 +15,7 @@ from typing import Any
 
 from judgeflow.protocol.messages import Answer, Question
 
-__all__ = ["InputError", "iter_items", "parse_item"]
+__all__ = ["InputError", "iter_items", "iter_numbered_items", "parse_item"]
 
 REQUIRED = ("id", "question", "reference", "answer")
 
@@ -55,6 +55,12 @@ def parse_item(text: str, *, path: Path | str, line: int) -> Answer:
 
 def iter_items(path: Path) -> Iterator[Answer]:
     """Items of ``path`` in file order, read lazily (memory does not grow with the file)."""
+    for _line, answer in iter_numbered_items(path):
+        yield answer
+
+
+def iter_numbered_items(path: Path) -> Iterator[tuple[int, Answer]]:
+    """Like `iter_items`, with the line number of each item."""
     try:
         handle = path.open("rb")
     except OSError as error:
@@ -69,6 +75,6 @@ def iter_items(path: Path) -> Iterator[Answer]:
             if not text.strip():
                 continue
             seen_any = True
-            yield parse_item(text, path=path, line=number)
+            yield number, parse_item(text, path=path, line=number)
     if not seen_any:
         raise InputError(path, None, "no items: the file is empty")

@@ -1,7 +1,8 @@
 """Naming a judge on the command line: ``PROVIDER:MODEL``.
 
 ``local:teacher`` is the offline rubric teacher, ``local:student-prior`` the untrained local student, and
-``local:PATH`` a trained local student saved in a folder (a run folder's ``student/``). ``openai:MODEL`` is a
+``local:PATH`` a trained local student saved in a folder (a run folder's ``student/``): the numpy student
+(``model.json``) or the MiniLM student (``neural_student.json``, needs the local extra). ``openai:MODEL`` is a
 chat model on OpenAI or any OpenAI-compatible server, ``hf:MODEL`` a Hugging Face model id or the URL of a TGI
 server or Inference Endpoint (``hf:http://127.0.0.1:8080``). Resolving a name is the only place that knows which
 class implements which provider, so the CLI stays a thin layer.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from judgeflow.config import ConfigError, RoleConfig
 from judgeflow.pricing import DEFAULT_PRICES
@@ -22,6 +24,10 @@ from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.providers.base import JudgeModel
 from judgeflow.providers.factory import ModelMaker, RunResources
 from judgeflow.providers.huggingface import is_url
+from judgeflow.providers.neural._format import has_neural_student
+
+if TYPE_CHECKING:
+    from judgeflow.cache import ResponseCache
 
 __all__ = ["JudgeSpecError", "resolve_judge", "resolve_judges"]
 
@@ -42,17 +48,31 @@ def resolve_judge(spec: str) -> JudgeModel:
         if model in ("student-prior", "student_base"):
             return LocalStudentJudge.prior(name="student_base")
         path = Path(model)
+        for folder in (path, path / "student"):
+            if has_neural_student(folder):
+                return _load_neural_student(spec, folder)
         if path.is_dir() and (path / "model.json").is_file():
             return LocalStudentJudge.load(path)
         if path.is_dir() and (path / "student" / "model.json").is_file():
             return LocalStudentJudge.load(path / "student")
         raise JudgeSpecError(
             f"judge {spec!r}: no local judge {model!r}; use local:teacher, local:student-prior, "
-            "or local:PATH to a folder holding a trained student's model.json"
+            "or local:PATH to a folder holding a trained student (model.json, or a MiniLM student's "
+            "neural_student.json)"
         )
     if provider in ("openai", "hf"):
         raise JudgeSpecError(f"judge {spec!r}: {provider} judges are resolved with resolve_judges")
     raise JudgeSpecError(f"judge {spec!r}: unknown provider {provider!r} (available: local, openai, hf)")
+
+
+def _load_neural_student(spec: str, folder: Path) -> JudgeModel:
+    """A MiniLM student saved by ``judgeflow distill`` or the ``minilm`` trainer (torch is imported only now)."""
+    try:
+        from judgeflow.providers.neural import MiniLMStudentJudge
+
+        return MiniLMStudentJudge.load(folder)
+    except (ImportError, ValueError) as error:
+        raise JudgeSpecError(f"judge {spec!r}: {error}") from None
 
 
 async def resolve_judges(
@@ -65,6 +85,7 @@ async def resolve_judges(
     max_cost: float | None = None,
     max_tokens: int | None = None,
     publish: Publish = null_publish,
+    cache: ResponseCache | None = None,
 ) -> tuple[list[tuple[str, JudgeModel]], RunResources]:
     """Each spec as ``(spec, judge)``, in order, and the resources the provider judges share.
 
@@ -76,7 +97,7 @@ async def resolve_judges(
     `judgeflow.calling.ASSUMED_OUTPUT_TOKENS` of output). Close the resources when judging is done
     (``async with resources:``); on an error, whatever was opened is closed before it propagates.
     """
-    maker = ModelMaker(publish=publish, max_cost_usd=max_cost, prices=DEFAULT_PRICES)
+    maker = ModelMaker(publish=publish, max_cost_usd=max_cost, prices=DEFAULT_PRICES, cache=cache)
     judges: list[tuple[str, JudgeModel]] = []
     try:
         for spec in specs:

@@ -10,19 +10,22 @@ judges the first is the reference, and the agreement of each other judge with it
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
 
 from judgeflow.actors import Router, Scorer, StudentJudge
-from judgeflow.items import iter_items
+from judgeflow.items import InputError, iter_items, iter_numbered_items
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Channel, Sender
+from judgeflow.protocol.events import ActorFinished, ActorStarted
 from judgeflow.protocol.messages import Answer, Judgement, ScoreUpdate
 from judgeflow.providers.base import JudgeModel
-from judgeflow.records import judgement_record
+from judgeflow.records import judgement_from_record, judgement_record
 from judgeflow.runfolder import JsonlSink
+from judgeflow.store import RunStore
 
 __all__ = ["JudgeSummary", "judge_file"]
 
@@ -34,10 +37,30 @@ class JudgeSummary:
     scorer: Scorer | None
 
 
-async def _read(path: Path, outbox: Sender[Answer]) -> None:
-    async with outbox:
-        for answer in iter_items(path):
-            await outbox.send(answer)
+async def _read(
+    path: Path, outboxes: Sequence[Sender[Answer]], *, publish: Publish, done: Sequence[set[str]] | None = None
+) -> int:
+    """Send every item of ``path`` to every judge's inbox, as the actor ``items``; returns how many were read.
+
+    The reader fans out itself: a `Router` between it and the inboxes would be one more channel hop per item,
+    which costs CPU and buys nothing here. ``done`` (per outbox) holds the ids already judged by a resumed run.
+    """
+    items = sent = 0
+    with ExitStack() as stack:
+        for outbox in outboxes:
+            stack.enter_context(outbox)
+        publish(ActorStarted("items", 1))
+        try:
+            for answer in iter_items(path):
+                items += 1
+                for index, outbox in enumerate(outboxes):
+                    if done is not None and answer.id in done[index]:
+                        continue
+                    await outbox.send(answer)
+                    sent += 1
+        finally:
+            publish(ActorFinished("items", items, sent, 0))
+    return items
 
 
 async def judge_file(
@@ -51,8 +74,17 @@ async def judge_file(
     n_resamples: int = 2000,
     seed: int = 0,
     publish: Publish = null_publish,
+    store: RunStore | None = None,
+    resume: bool = False,
 ) -> JudgeSummary:
-    """Judge every item of ``items`` with every judge; write one line per (item, judge) to ``out``."""
+    """Judge every item of ``items`` with every judge; write one line per (item, judge) to ``out``.
+
+    With a ``store``, every verdict is also recorded there. With ``resume``, the verdicts the store already
+    holds (failed ones excepted: those are tried again) are written to ``out`` first and not judged again, so
+    that after a crash every (item, judge) appears in ``out`` exactly once.
+    """
+    if resume and store is None:
+        raise ValueError("resume needs the store of the earlier run")
     if not judges:
         raise ValueError("name at least one judge")
     names = [name for name, _ in judges]
@@ -61,7 +93,6 @@ async def judge_file(
     # A bad line should stop the run before any money is spent, not halfway through: check the file first
     # (a streaming pass, in a worker thread), then judge it.
     await anyio.to_thread.run_sync(_validate, items)
-    count = {"items": 0}
     scorer = (
         Scorer(
             reference=names[0], students=names[1:], difference=None, n_resamples=n_resamples, seed=seed, publish=publish
@@ -69,19 +100,21 @@ async def judge_file(
         if len(judges) > 1
         else None
     )
-    source: Channel[Answer] = Channel("items", capacity)
     inboxes: list[Channel[Answer]] = [Channel(f"{name}.inbox", capacity) for name in names]
     verdicts: Channel[Judgement] = Channel("judgements", capacity)
     to_scorer: Channel[Judgement] = Channel("scorer.inbox", capacity)
     scores: Channel[ScoreUpdate] = Channel("scores", capacity)
 
-    def count_item(_answer: Answer) -> None:
-        count["items"] += 1
+    done: list[set[str]] | None = None
+    if resume and store is not None:
+        done = [await store.done_items("judgement", name) for name in names]
+
+    async def persist(judgement: Judgement) -> None:
+        if store is not None:
+            await store.record_item("judgement", judgement.id, judgement.judge, judgement_record(judgement))
 
     with JsonlSink(out) as sink:
         async with anyio.create_task_group() as tg:
-            fan_out = Router[Answer](lambda _a: range(len(inboxes)), record=count_item, name="items", publish=publish)
-            await tg.start(fan_out.run, source.receiver, [inbox.sender for inbox in inboxes])
             for (name, model), inbox in zip(judges, inboxes, strict=True):
                 judge = StudentJudge(model, workers=workers, batch_size=batch_size, name=name, publish=publish)
                 await tg.start(judge.run, inbox.receiver, verdicts.sender.clone())
@@ -89,22 +122,43 @@ async def judge_file(
             writer = Router[Judgement](
                 (lambda _j: (0,)) if scorer else (lambda _j: ()),
                 record=lambda judgement: sink.write(judgement_record(judgement, with_split=False)),
+                persist=persist if store is not None else None,
                 name="writer",
                 publish=publish,
             )
             await tg.start(writer.run, verdicts.receiver, [to_scorer.sender])
+            earlier = to_scorer.sender.clone()
             if scorer is not None:
                 await tg.start(scorer.run, to_scorer.receiver, scores.sender)
             else:
                 to_scorer.receiver.close()
                 scores.sender.close()
             tg.start_soon(_drain, scores)
-            await _read(items, source.sender)
-        return JudgeSummary(items=count["items"], lines_written=sink.lines, scorer=scorer)
+            async with earlier:
+                if done is not None and store is not None:
+                    await _replay(store, names, sink, earlier if scorer is not None else None)
+            read = await _read(items, [inbox.sender for inbox in inboxes], publish=publish, done=done)
+        return JudgeSummary(items=read, lines_written=sink.lines, scorer=scorer)
+
+
+async def _replay(store: RunStore, names: Sequence[str], sink: JsonlSink, scorer: Sender[Judgement] | None) -> None:
+    """Write the verdicts a resumed run already has (not the failed ones, which are judged again)."""
+    async for record in store.iter_items("judgement"):
+        if record.get("judge") not in names or record.get("status") == "failed":
+            continue
+        sink.write({key: value for key, value in record.items() if key != "split"})
+        if scorer is not None:
+            await scorer.send(judgement_from_record(record))
 
 
 def _validate(path: Path) -> int:
-    return sum(1 for _ in iter_items(path))
+    """Check every line (and that no id appears twice) before anything is judged; returns the item count."""
+    first_line: dict[str, int] = {}
+    for line, answer in iter_numbered_items(path):
+        previous = first_line.setdefault(answer.id, line)
+        if previous != line:
+            raise InputError(path, line, f"duplicate id {answer.id!r}: line {previous} has it too")
+    return len(first_line)
 
 
 async def _drain(channel: Channel[ScoreUpdate]) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from judgeflow.protocol.messages import Answer, Judgement, Question, Usage
-from judgeflow.protocol.verdicts import Failed, Scored, Unparsed, verdict_status
+from judgeflow.protocol.verdicts import Failed, Scored, Unparsed, Verdict, verdict_status
 
-__all__ = ["answer_record", "judgement_record", "question_record", "usage_record"]
+__all__ = ["answer_record", "judgement_from_record", "judgement_record", "question_record", "usage_record"]
 
 
 def usage_record(usage: Usage | None) -> dict[str, int] | None:
@@ -65,3 +65,21 @@ def judgement_record(judgement: Judgement, *, with_split: bool = True) -> dict[s
     if judgement.usage is not None:
         record["usage"] = usage_record(judgement.usage)
     return record
+
+
+def judgement_from_record(record: dict[str, Any]) -> Judgement:
+    """A judgement read back from its record (a resumed run's earlier verdicts, for the agreement statistics).
+
+    Only what the record holds comes back: the id, the judge, the verdict and the raw reply; the question and
+    answer texts are not in a judgement record and stay empty.
+    """
+    raw = str(record.get("raw", ""))
+    verdict: Verdict
+    if record.get("status") == "ok" and record.get("score") is not None:
+        verdict = Scored(float(record["score"]), "", raw)
+    elif record.get("status") == "unparsed":
+        verdict = Unparsed(raw, str(record.get("reason", "")))
+    else:
+        verdict = Failed(str(record.get("error", "")))
+    answer = Answer(Question(str(record["id"]), "", "", "test"), "", "")
+    return Judgement(answer, str(record["judge"]), str(record.get("model", "")), verdict, raw)
