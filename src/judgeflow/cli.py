@@ -79,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     judge.add_argument("--restart", action="store_true", help="start over even though --out holds earlier verdicts")
     judge.add_argument("--cache", type=Path, metavar="DIR", help="a response cache shared across runs")
+    watch = commands.add_parser(
+        "watch",
+        help="show the dashboard of a run in another process (or a finished one) from its run folder",
+        description="Follow DIR/run.log and show the run's dashboard (or plain progress with --no-tui) until "
+        "the run finishes. The watched run is only read, never slowed.",
+    )
+    watch.add_argument("folder", type=Path, metavar="DIR")
+    watch.add_argument("--no-tui", action="store_true", help="plain progress lines instead of the dashboard")
     return parser
 
 
@@ -87,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "watch":
+            return _watch(args)
         return _judge(args)
     except KeyboardInterrupt:
         print("judgeflow: interrupted; work done so far is on disk", file=sys.stderr)
@@ -182,6 +192,47 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     print(render_markdown(report))
     print(f"Run folder: {report['run']['out_dir']} (report.json, report.md, judgements.jsonl, train.jsonl)")
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    import json
+
+    import anyio
+
+    from judgeflow.display import PlainDisplay
+    from judgeflow.protocol.events import Event
+    from judgeflow.watch import follow_log
+
+    folder: Path = args.folder
+    if not (folder / "run.log").exists() and not (folder / "config.json").exists():
+        return _fail(ValueError(f"{folder}: not a run folder (no run.log)"))
+
+    def report() -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data
+
+    async def go() -> None:
+        send, receive = anyio.create_memory_object_stream[Event](4096)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow_log, folder / "run.log", send)
+            if not args.no_tui and sys.stdout.isatty():
+                from judgeflow.tui import TextualDisplay
+
+                await TextualDisplay(out_dir=folder, report=report).show(receive)
+                tg.cancel_scope.cancel()
+            else:
+                await PlainDisplay().show(receive)
+
+    anyio.run(go)
+    finished = report()
+    if finished is not None:
+        from judgeflow.report import render_markdown
+
+        print(render_markdown(finished))
     return 0
 
 
