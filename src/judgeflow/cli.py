@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--restart", action="store_true", help="with --out/--resume: start over in that folder")
     run.add_argument("--cache", type=Path, metavar="DIR", help="a response cache shared across runs")
+    run.add_argument(
+        "--max-cost", type=float, metavar="USD", help="stop starting paid calls before spending would pass this"
+    )
 
     judge = commands.add_parser(
         "judge",
@@ -139,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
 
     import anyio
 
-    from judgeflow.config import PipelineConfig, load_config
+    from judgeflow.config import BudgetConfig, PipelineConfig, load_config
     from judgeflow.display import PlainDisplay
     from judgeflow.pipeline import open_pipeline
     from judgeflow.report import render_markdown
@@ -156,6 +159,8 @@ def _run(args: argparse.Namespace) -> int:
             changes["out_dir"] = args.out
         if args.seed is not None:
             changes["seed"] = args.seed
+        if args.max_cost is not None:
+            changes["budget"] = BudgetConfig(max_cost_usd=args.max_cost)
         config = dataclasses.replace(config, **changes)
     except _user_errors() as error:
         return _fail(error)
