@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     judge.add_argument("--rpm", type=int, help="requests per minute allowed per provider model")
     judge.add_argument("--tpm", type=int, help="tokens per minute allowed per provider model")
     judge.add_argument("--max-tokens", type=int, help="cap on the tokens of each judge reply")
+    judge.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds before a call is retried")
     judge.add_argument(
         "--max-cost", type=float, metavar="USD", help="stop starting paid calls before spending would pass this"
     )
@@ -292,6 +293,7 @@ def _judge(args: argparse.Namespace) -> int:
                 tpm=args.tpm,
                 max_cost=args.max_cost,
                 max_tokens=args.max_tokens,
+                timeout_s=args.timeout,
                 publish=bus.publish,
                 cache=cache,
             )

@@ -84,6 +84,7 @@ async def resolve_judges(
     tpm: int | None = None,
     max_cost: float | None = None,
     max_tokens: int | None = None,
+    timeout_s: float = 60.0,
     publish: Publish = null_publish,
     cache: ResponseCache | None = None,
 ) -> tuple[list[tuple[str, JudgeModel]], RunResources]:
@@ -115,6 +116,7 @@ async def resolve_judges(
                     tpm=tpm,
                     concurrency=concurrency,
                     max_tokens=max_tokens,
+                    timeout_s=timeout_s,
                 )
                 judges.append((spec, maker.judge(role, f"judge {spec!r}", DEFAULT_JUDGE_PROMPT)))
             except ConfigError as error:
