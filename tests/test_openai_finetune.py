@@ -28,18 +28,11 @@ from judgeflow.providers.openai_finetune import (
 from judgeflow.rates import RetryPolicy
 from judgeflow.testing import FakeOpenAI, serve_openai
 from judgeflow.testing.openai_server import OpenAIServer
+from openai_doubles import ManualClock
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.02)
-
-
-class ManualClock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Clients:

@@ -1,4 +1,7 @@
-"""The fake OpenAI server, spoken to by the real ``openai`` SDK over HTTP on 127.0.0.1."""
+"""The fake OpenAI server, spoken to by the real ``openai`` SDK over HTTP on 127.0.0.1.
+
+Files and fine-tuning jobs are tested in `test_openai_server_finetune`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ import math
 import re
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 
 import aiohttp
 import anyio
@@ -20,6 +22,7 @@ from judgeflow.prompts import DEFAULT_JUDGE_PROMPT, DEFAULT_QUESTION_PROMPT, ans
 from judgeflow.protocol.messages import ChatMessage, JudgeInput
 from judgeflow.protocol.verdicts import Scored, Unparsed
 from judgeflow.testing import FakeOpenAI, JudgeFormat, OpenAIServer, serve_openai
+from openai_doubles import ManualClock, running
 
 pytestmark = pytest.mark.anyio
 
@@ -27,28 +30,6 @@ CONTEXT = (
     "The Eiffel Tower was completed in 1889 for the World's Fair. It is 330 metres tall. "
     "Gustave Eiffel's company designed and built the tower."
 )
-TRAINING_LINE = {"messages": [{"role": "user", "content": "grade this"}, {"role": "assistant", "content": "4"}]}
-
-
-class ManualClock:
-    """The server clock, moved by hand: fine-tuning phases and the RPM window without sleeping."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@asynccontextmanager
-async def running(
-    config: FakeOpenAI | None = None, *, timeout_s: float = 10.0
-) -> AsyncIterator[tuple[OpenAIServer, openai.AsyncOpenAI]]:
-    async with (
-        serve_openai(config) as server,
-        openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0, timeout=timeout_s) as client,
-    ):
-        yield server, client
 
 
 def judge_messages(question: str, reference: str, answer: str) -> list[openai.types.chat.ChatCompletionMessageParam]:
@@ -70,10 +51,6 @@ def params(messages: Sequence[ChatMessage]) -> list[openai.types.chat.ChatComple
 async def chat_text(client: openai.AsyncOpenAI, model: str, content: str) -> str:
     completion = await client.chat.completions.create(model=model, messages=[{"role": "user", "content": content}])
     return completion.choices[0].message.content or ""
-
-
-def training_file(lines: int = 3) -> tuple[str, bytes]:
-    return ("train.jsonl", b"".join(json.dumps(TRAINING_LINE).encode() + b"\n" for _ in range(lines)))
 
 
 # -- chat completions --------------------------------------------------------------------------------------------
@@ -261,134 +238,6 @@ async def test_embeddings_are_deterministic_unit_vectors_in_both_encodings() -> 
 
     assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
     assert len(single.data[0].embedding) == 8
-
-
-# -- files and fine-tuning ---------------------------------------------------------------------------------------
-
-
-async def test_file_upload_retrieve_and_validation() -> None:
-    async with running() as (server, client):
-        uploaded = await client.files.create(file=training_file(3), purpose="fine-tune")
-        again = await client.files.retrieve(uploaded.id)
-        content = await client.files.content(uploaded.id)
-        with pytest.raises(openai.BadRequestError) as caught:
-            await client.files.create(file=("bad.jsonl", b'{"messages": []}\n{"prompt": "x"}\n'), purpose="fine-tune")
-        with pytest.raises(openai.BadRequestError):
-            await client.files.create(file=("bad.jsonl", b"not json\n"), purpose="fine-tune")
-        with pytest.raises(openai.NotFoundError):
-            await client.files.retrieve("file-missing")
-    assert uploaded.id.startswith("file-")
-    assert uploaded.object == "file"
-    assert uploaded.purpose == "fine-tune"
-    assert uploaded.status == "processed"
-    assert uploaded.filename == "train.jsonl"
-    assert uploaded.bytes == len(training_file(3)[1])
-    assert again == uploaded
-    assert content.content == training_file(3)[1]
-    assert caught.value.code == "invalid_file_format"
-    assert "Line 1" in caught.value.message
-    assert server.stats.requests["files.create"] == 3
-
-
-async def test_fine_tuning_job_walks_through_its_states_to_succeeded() -> None:
-    clock = ManualClock()
-    async with running(FakeOpenAI(clock=clock, fine_tune_step_s=10.0)) as (_, client):
-        training = await client.files.create(file=training_file(2), purpose="fine-tune")
-        job = await client.fine_tuning.jobs.create(
-            training_file=training.id, model="gpt-4o-mini", suffix="judge", hyperparameters={"n_epochs": 2}
-        )
-        statuses = [job.status]
-        for _ in range(3):
-            clock.now += 10.0
-            statuses.append((await client.fine_tuning.jobs.retrieve(job.id)).status)
-        done = await client.fine_tuning.jobs.retrieve(job.id)
-        events = [event async for event in client.fine_tuning.jobs.list_events(job.id, limit=3)]
-        first_page = await client.fine_tuning.jobs.list_events(job.id, limit=2)
-        models = [model.id async for model in client.models.list()]
-        with pytest.raises(openai.BadRequestError):
-            await client.fine_tuning.jobs.cancel(job.id)
-        with pytest.raises(openai.NotFoundError):
-            await client.fine_tuning.jobs.retrieve("ftjob-missing")
-    assert statuses == ["validating_files", "queued", "running", "succeeded"]
-    assert job.id.startswith("ftjob-")
-    assert job.object == "fine_tuning.job"
-    assert job.fine_tuned_model is None
-    assert job.training_file == training.id
-    assert done.hyperparameters.n_epochs == 2
-    assert done.fine_tuned_model is not None
-    assert re.fullmatch(r"ft:gpt-4o-mini:judgeflow-test:judge:[0-9a-f]{8}", done.fine_tuned_model)
-    assert done.finished_at is not None
-    assert done.trained_tokens is not None
-    assert done.error is None
-    assert done.fine_tuned_model in models
-    messages = [event.message for event in reversed(events)]  # the API lists newest first
-    assert messages[0] == "Created fine-tuning job"
-    assert "Fine-tuning job started" in messages
-    steps = [m for m in messages if m.startswith("Step ")]
-    assert steps[0].startswith("Step 1/4: training loss=")
-    assert len(steps) == 4
-    assert messages[-2] == f"New fine-tuned model created: {done.fine_tuned_model}"
-    assert messages[-1] == "The job has successfully completed"
-    assert all(event.object == "fine_tuning.job.event" for event in events)
-    assert len(first_page.data) == 2
-    assert first_page.has_more
-
-
-async def test_fine_tuning_on_the_real_clock() -> None:
-    async with running(FakeOpenAI(fine_tune_step_s=0.05)) as (_, client):
-        training = await client.files.create(file=training_file(), purpose="fine-tune")
-        job = await client.fine_tuning.jobs.create(training_file=training.id, model="gpt-3.5-turbo")
-        with anyio.fail_after(10):
-            while job.status not in ("succeeded", "failed", "cancelled"):
-                await anyio.sleep(0.02)
-                job = await client.fine_tuning.jobs.retrieve(job.id)
-    assert job.status == "succeeded"
-    assert job.fine_tuned_model is not None
-    assert job.fine_tuned_model.startswith("ft:gpt-3.5-turbo:judgeflow-test::")
-
-
-async def test_a_suffix_with_fail_ends_in_a_failed_job() -> None:
-    clock = ManualClock()
-    async with running(FakeOpenAI(clock=clock, fine_tune_step_s=1.0)) as (_, client):
-        training = await client.files.create(file=training_file(), purpose="fine-tune")
-        job = await client.fine_tuning.jobs.create(training_file=training.id, model="gpt-4o-mini", suffix="will-fail")
-        clock.now += 3.0
-        failed = await client.fine_tuning.jobs.retrieve(job.id)
-        events = await client.fine_tuning.jobs.list_events(job.id)
-    assert failed.status == "failed"
-    assert failed.fine_tuned_model is None
-    assert failed.error is not None
-    assert failed.error.code
-    assert failed.error.message
-    assert events.data[0].level == "error"
-
-
-async def test_cancel_stops_a_running_job() -> None:
-    clock = ManualClock()
-    async with running(FakeOpenAI(clock=clock, fine_tune_step_s=10.0)) as (_, client):
-        training = await client.files.create(file=training_file(), purpose="fine-tune")
-        job = await client.fine_tuning.jobs.create(training_file=training.id, model="gpt-4o-mini")
-        clock.now += 25.0
-        assert (await client.fine_tuning.jobs.retrieve(job.id)).status == "running"
-        cancelled = await client.fine_tuning.jobs.cancel(job.id)
-        clock.now += 100.0
-        later = await client.fine_tuning.jobs.retrieve(job.id)
-        events = await client.fine_tuning.jobs.list_events(job.id, limit=100)
-        with pytest.raises(openai.BadRequestError):
-            await client.fine_tuning.jobs.cancel(job.id)
-    assert cancelled.status == later.status == "cancelled"
-    assert later.fine_tuned_model is None
-    assert later.finished_at is not None
-    messages = [event.message for event in events.data]
-    assert messages[0] == "Job cancelled"
-    assert "The job has successfully completed" not in messages
-
-
-async def test_fine_tuning_rejects_an_unknown_training_file() -> None:
-    async with running() as (_, client):
-        with pytest.raises(openai.BadRequestError) as caught:
-            await client.fine_tuning.jobs.create(training_file="file-nope", model="gpt-4o-mini")
-    assert caught.value.param == "training_file"
 
 
 # -- limits and faults -------------------------------------------------------------------------------------------

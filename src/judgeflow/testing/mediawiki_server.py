@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import anyio
 from aiohttp import web
+
+from ._http import running_app
 
 __all__ = ["MediaWikiServer", "MediaWikiStats", "normalize_title", "serve_mediawiki"]
 
@@ -280,14 +281,7 @@ async def serve_mediawiki(
     server = MediaWikiServer(
         pages, disambiguations=disambiguations, redirects=redirects, http_errors=http_errors, delay_s=delay_s
     )
-    runner = web.AppRunner(server.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=2.0)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        server.host, server.port = host, int(runner.addresses[0][1])
+    app = server.make_app()
+    async with running_app(app, host=host, port=port, shutdown_timeout=2.0, closing=server._closing) as bound:
+        server.host, server.port = host, bound
         yield server
-    finally:
-        server._closing.set()
-        with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
-            await runner.cleanup()

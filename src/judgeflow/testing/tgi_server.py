@@ -60,6 +60,9 @@ from typing import Any, TypeAlias
 import anyio
 from aiohttp import web
 
+from ._http import json_response, loopback_url, running_app
+from ._text import ANY_HEADING, WORD, extractive_answer
+
 __all__ = [
     "DEFAULT_MODEL_ID",
     "TGIReplyFn",
@@ -80,7 +83,6 @@ _LOG_LIMIT = 1000
 # --------------------------------------------------------------------------------------------------------------
 # The weak model
 
-_WORD = re.compile(r"[a-z0-9]+")
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _STOP_WORDS = (
     "a an and are as at be been but by can could did do does for from had has have he her his how i in is it "
@@ -88,35 +90,7 @@ _STOP_WORDS = (
     "would you your"
 )
 _STOP = frozenset(_STOP_WORDS.split())
-_HEADING = re.compile(r"^#{1,6}[ \t]*(.+?)[ \t]*:?[ \t]*$", re.MULTILINE)
-_QUESTION_LINE = re.compile(r"^[ \t]*question[ \t]*:[ \t]*(\S.*)$", re.IGNORECASE | re.MULTILINE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-_MARKER = re.compile(r"^\s*(?:\[\d+\]|\d+[.)]|[-*•])\s*")
 _CONTEXT_SECTIONS = ("context", "passages", "documents", "sources")
-_UNKNOWN = "I don't know."
-
-
-def _content_words(text: str) -> set[str]:
-    return {word for word in _WORD.findall(text.lower()) if word not in _STOP}
-
-
-def _sections(text: str) -> dict[str, str]:
-    """Markdown headings (lower-cased) -> the text under them."""
-    heads = list(_HEADING.finditer(text))
-    out: dict[str, str] = {}
-    for i, head in enumerate(heads):
-        end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-        out[head.group(1).strip().lower()] = text[head.end() : end].strip()
-    return out
-
-
-def _sentences(text: str) -> list[str]:
-    out = []
-    for piece in _SENTENCE_END.split(text):
-        sentence = _MARKER.sub("", piece).strip()
-        if sentence and not sentence.startswith("#"):
-            out.append(sentence)
-    return out
 
 
 def weak_answer(messages: Sequence[tuple[str, str]]) -> str:
@@ -125,23 +99,7 @@ def weak_answer(messages: Sequence[tuple[str, str]]) -> str:
     Only the last user message is read. Ties go to the earlier sentence, so the best-ranked passage wins.
     """
     user = next((content for role, content in reversed(messages) if role == "user"), "")
-    sections = _sections(user)
-    question = sections.get("question", "")
-    if not question:
-        lines = _QUESTION_LINE.findall(user)
-        question = lines[-1] if lines else (user.strip().splitlines() or [""])[-1]
-    context = next((sections[name] for name in _CONTEXT_SECTIONS if name in sections), "")
-    if not context:
-        context = user.replace(question, " ")
-    wanted = _content_words(question)
-    best, best_overlap = "", 0
-    for sentence in _sentences(context):
-        if sentence.lower().startswith("question:"):
-            continue
-        overlap = len(wanted & _content_words(sentence))
-        if overlap > best_overlap:
-            best, best_overlap = sentence, overlap
-    return best or _UNKNOWN
+    return extractive_answer(user, heading=ANY_HEADING, context_names=_CONTEXT_SECTIONS, stop=_STOP)
 
 
 def _count_tokens(text: str) -> int:
@@ -168,7 +126,7 @@ def _token_vector(token: str, dim: int) -> list[float]:
 
 
 def _tokens_for_embedding(text: str) -> list[str]:
-    words = _WORD.findall(text.lower())
+    words = WORD.findall(text.lower())
     return [w for w in words if w not in _STOP] or words or ["<empty>"]
 
 
@@ -200,13 +158,8 @@ class TGIRequest:
     authorization: str | None
 
 
-def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
-
-
 def _error(status: int, message: str, error_type: str, headers: dict[str, str] | None = None) -> web.Response:
-    return _json({"error": message, "error_type": error_type}, status, headers)
+    return json_response({"error": message, "error_type": error_type}, status, headers)
 
 
 def _text_of(content: object) -> str | None:
@@ -271,10 +224,7 @@ class TGIServer:
     @property
     def base_url(self) -> str:
         """``http://HOST:PORT``, what ``AsyncInferenceClient(base_url=...)`` (or ``model=...``) takes."""
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return loopback_url(self.host, self.port)
 
     @property
     def total_requests(self) -> int:
@@ -343,7 +293,7 @@ class TGIServer:
                 "error": f"Model {self.model_id} is currently loading",
                 "estimated_time": self.estimated_time_s,
             }
-            return _json(payload, 503, headers)
+            return json_response(payload, 503, headers)
         if status >= 500:
             return _error(status, "Request failed during generation: injected server error", "generation", headers)
         return _error(status, f"Injected failure with status {status}", "validation", headers)
@@ -357,7 +307,7 @@ class TGIServer:
         return web.Response(status=200)
 
     async def _info(self, request: web.Request, body: Any) -> web.Response:
-        return _json(
+        return json_response(
             {
                 "model_id": self.model_id,
                 "model_pipeline_tag": "text-generation",
@@ -396,7 +346,7 @@ class TGIServer:
             content, finish = _truncate(content, max_tokens)
         prompt_tokens = sum(_count_tokens(text) + 3 for _, text in messages)
         completion_tokens = _count_tokens(content or "")
-        return _json(
+        return json_response(
             {
                 "object": "chat.completion",
                 "id": "",
@@ -431,8 +381,8 @@ class TGIServer:
         normalize = body.get("normalize", True) is not False
         dim = self.embedding_dim
         if self.token_level:
-            return _json([[_token_vector(t, dim) for t in _tokens_for_embedding(text)] for text in texts])
-        return _json([_sentence_vector(text, dim, normalize=normalize) for text in texts])
+            return json_response([[_token_vector(t, dim) for t in _tokens_for_embedding(text)] for text in texts])
+        return json_response([_sentence_vector(text, dim, normalize=normalize) for text in texts])
 
 
 @contextlib.asynccontextmanager
@@ -472,13 +422,6 @@ async def serve_tgi(
         echo_credentials=echo_credentials,
         reply_fn=reply_fn,
     )
-    runner = web.AppRunner(server.make_app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        server.host, server.port = host, int(runner.addresses[0][1])
+    async with running_app(server.make_app(), host=host, port=port, shutdown_timeout=1.0) as bound:
+        server.host, server.port = host, bound
         yield server
-    finally:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
-            await runner.cleanup()

@@ -1,0 +1,259 @@
+"""The fake OpenAI server itself: the route table, the per-request frame, chat, embeddings and models.
+
+The per-request frame is where the cross-cutting behaviour lives, in one order for every endpoint: parse the
+JSON body, log the request, check the API key, sleep ``latency_s``, then (on ``fault_endpoints``) let
+`openai_faults` answer instead, and finally stamp an ``x-request-id``. The endpoints themselves only check their
+input and shape the reply: the content comes from `openai_replies`, files and jobs from `openai_finetuning`.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import base64
+import contextlib
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeAlias
+
+from aiohttp import web
+
+from ._http import json_response, loopback_url, running_app
+from .openai_config import ORGANIZATION, FakeOpenAI, RequestRecord, ServerStats, openai_error, requested_model
+from .openai_faults import FaultInjector
+from .openai_finetuning import FineTuningAPI
+from .openai_replies import embed, estimate_tokens, reply_for, word_tokens
+
+__all__ = ["OpenAIServer", "serve_openai"]
+
+_Handler: TypeAlias = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
+
+
+def _text_of(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+class OpenAIServer:
+    """The state behind one fake server: config, stats, files and jobs. Built by `serve_openai`."""
+
+    def __init__(self, config: FakeOpenAI) -> None:
+        self.config = config
+        self.stats = ServerStats(log=deque(maxlen=config.log_limit))
+        self.host = ""
+        self.port = 0
+        self._served = 0
+        self._chats = 0
+        self._closing = asyncio.Event()
+        self._faults = FaultInjector(config.seed, self._closing)
+        self._fine_tuning = FineTuningAPI(lambda: self.config)
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT/v1``, what ``openai.AsyncOpenAI(base_url=...)`` takes."""
+        return loopback_url(self.host, self.port) + "/v1"
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        tuning = self._fine_tuning
+        routes: list[tuple[str, str, str, _Handler]] = [
+            ("POST", "/v1/chat/completions", "chat.completions", self._chat),
+            ("POST", "/v1/embeddings", "embeddings", self._embeddings),
+            ("POST", "/v1/files", "files.create", tuning.files_create),
+            ("GET", "/v1/files/{file_id}", "files.retrieve", tuning.files_retrieve),
+            ("GET", "/v1/files/{file_id}/content", "files.content", tuning.files_content),
+            ("DELETE", "/v1/files/{file_id}", "files.delete", tuning.files_delete),
+            ("GET", "/v1/models", "models.list", self._models_list),
+            ("GET", "/v1/models/{model}", "models.retrieve", self._models_retrieve),
+            ("POST", "/v1/fine_tuning/jobs", "fine_tuning.jobs.create", tuning.jobs_create),
+            ("GET", "/v1/fine_tuning/jobs", "fine_tuning.jobs.list", tuning.jobs_list),
+            ("GET", "/v1/fine_tuning/jobs/{job_id}", "fine_tuning.jobs.retrieve", tuning.jobs_retrieve),
+            ("GET", "/v1/fine_tuning/jobs/{job_id}/events", "fine_tuning.jobs.events", tuning.jobs_events),
+            ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel", "fine_tuning.jobs.cancel", tuning.jobs_cancel),
+        ]
+        for method, path, name, handler in routes:
+            app.router.add_route(method, path, self._endpoint(name, handler))
+        app.router.add_route("*", "/{tail:.*}", self._endpoint("unknown", self._not_found))
+        return app
+
+    # -- the per-request frame ---------------------------------------------------------------------------------
+
+    def _endpoint(self, name: str, handler: _Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            stats = self.stats
+            stats.requests[name] += 1
+            stats.in_flight += 1
+            if stats.in_flight > stats.max_in_flight:
+                stats.max_in_flight = stats.in_flight
+            try:
+                response = await self._serve(name, handler, request)
+            finally:
+                stats.in_flight -= 1
+            self._served += 1
+            stats.responses[response.status] += 1
+            response.headers["x-request-id"] = f"req_{self._served:010d}"
+            return response
+
+        return handle
+
+    async def _serve(self, name: str, handler: _Handler, request: web.Request) -> web.StreamResponse:
+        config = self.config
+        body: Any = None
+        if request.method == "POST" and request.content_type == "application/json" and request.can_read_body:
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                self.stats.log.append(RequestRecord(config.clock(), request.path, None))
+                return openai_error(400, "We could not parse the JSON body of your request.")
+        model = body.get("model") if isinstance(body, dict) else None
+        self.stats.log.append(RequestRecord(config.clock(), request.path, model if isinstance(model, str) else None))
+        if config.api_key is not None and request.headers.get("Authorization") != f"Bearer {config.api_key}":
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            masked = f"{given[:3]}*****{given[-4:]}" if len(given) > 8 else "*****"
+            return openai_error(401, f"Incorrect API key provided: {masked}.", code="invalid_api_key")
+        if config.latency_s > 0:
+            await asyncio.sleep(config.latency_s)
+        limit_headers: dict[str, str] | None = None
+        if name in config.fault_endpoints:
+            fault, limit_headers = await self._faults.inject(
+                model if isinstance(model, str) else "", config, self.stats
+            )
+            if fault is not None:
+                return fault
+        response = await handler(request, body)
+        if limit_headers:
+            response.headers.update(limit_headers)
+        return response
+
+    # -- endpoints ---------------------------------------------------------------------------------------------
+
+    async def _not_found(self, request: web.Request, body: Any) -> web.StreamResponse:
+        return openai_error(404, f"Invalid URL ({request.method} {request.path})")
+
+    async def _chat(self, request: web.Request, body: Any) -> web.StreamResponse:
+        model = requested_model(body)
+        if isinstance(model, web.Response):
+            return model
+        raw_messages = body.get("messages")
+        if not isinstance(raw_messages, list) or not raw_messages:
+            return openai_error(400, "'messages' must be a non-empty array.", param="messages")
+        messages: list[tuple[str, str]] = []
+        for item in raw_messages:
+            if not isinstance(item, dict) or not isinstance(item.get("role"), str):
+                return openai_error(400, "Each message must be an object with a 'role'.", param="messages")
+            messages.append((item["role"], _text_of(item.get("content"))))
+        if body.get("stream"):
+            return openai_error(400, "Streaming is not supported by the judgeflow test server.", param="stream")
+        content = reply_for(model, messages, self.config)
+        finish = "stop"
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+        if content and isinstance(max_tokens, int) and estimate_tokens(content) > max_tokens > 0:
+            content, finish = content[: max_tokens * 4], "length"
+        prompt_tokens = sum(estimate_tokens(text) + 4 for _, text in messages) + 3
+        completion_tokens = estimate_tokens(content or "")
+        self._chats += 1
+        return json_response(
+            {
+                "id": f"chatcmpl-jf{self._chats:010d}",
+                "object": "chat.completion",
+                "created": int(self.config.clock()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
+                        "logprobs": None,
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+                "service_tier": "default",
+                "system_fingerprint": "fp_judgeflow",
+            }
+        )
+
+    async def _embeddings(self, request: web.Request, body: Any) -> web.StreamResponse:
+        model = requested_model(body)
+        if isinstance(model, web.Response):
+            return model
+        raw = body.get("input")
+        texts: list[str]
+        if isinstance(raw, str):
+            texts = [raw]
+        elif isinstance(raw, list) and raw and all(isinstance(t, str) for t in raw):
+            texts = list(raw)
+        elif isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw):
+            texts = [" ".join(f"t{t}" for t in raw)]
+        elif isinstance(raw, list) and raw and all(isinstance(t, list) and t for t in raw):
+            texts = [" ".join(f"t{t}" for t in item) for item in raw]
+        else:
+            return openai_error(400, "'$.input' is invalid. Please check the API reference.", param="input")
+        if any(not t for t in texts):
+            return openai_error(400, "'$.input' is invalid: inputs cannot be empty strings.", param="input")
+        dim = body.get("dimensions") or self.config.embedding_dim
+        if not isinstance(dim, int) or dim < 1:
+            return openai_error(400, "'dimensions' must be a positive integer.", param="dimensions")
+        fmt = body.get("encoding_format") or "float"
+        if fmt not in ("float", "base64"):
+            return openai_error(400, "'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
+        data = []
+        for index, text in enumerate(texts):
+            vector = embed(text, dim)
+            embedding: object = vector
+            if fmt == "base64":
+                # Little-endian float32, what the SDK decodes with numpy.frombuffer / array("f").
+                embedding = base64.b64encode(array.array("f", vector).tobytes()).decode()
+            data.append({"object": "embedding", "index": index, "embedding": embedding})
+        tokens = sum(len(word_tokens(t)) for t in texts)
+        return json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    def _model_ids(self) -> list[str]:
+        return [*self.config.models, *self._fine_tuning.tuned_models(self.config.clock())]
+
+    @staticmethod
+    def _model_json(model_id: str) -> dict[str, object]:
+        owner = ORGANIZATION if model_id.startswith("ft:") else "system"
+        return {"id": model_id, "object": "model", "created": 1_700_000_000, "owned_by": owner}
+
+    async def _models_list(self, request: web.Request, body: Any) -> web.StreamResponse:
+        return json_response({"object": "list", "data": [self._model_json(m) for m in self._model_ids()]})
+
+    async def _models_retrieve(self, request: web.Request, body: Any) -> web.StreamResponse:
+        model_id = request.match_info["model"]
+        if model_id not in self._model_ids():
+            return openai_error(404, f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+        return json_response(self._model_json(model_id))
+
+
+@contextlib.asynccontextmanager
+async def serve_openai(
+    config: FakeOpenAI | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[OpenAIServer]:
+    """Serve a fake OpenAI API on ``host:port`` (0 picks a free port) in the running asyncio loop.
+
+    On exit the listening socket closes, requests held by timeout faults are released, and the runner is
+    cleaned up in a shielded scope bounded to a few seconds.
+    """
+    server = OpenAIServer(config if config is not None else FakeOpenAI())
+    app = server.make_app()
+    async with running_app(app, host=host, port=port, shutdown_timeout=2.0, closing=server._closing) as bound:
+        server.host, server.port = host, bound
+        yield server
