@@ -91,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("folder", type=Path, metavar="DIR")
     watch.add_argument("--no-tui", action="store_true", help="plain progress lines instead of the dashboard")
+
+    from judgeflow.distill import add_distill_parser
+
+    add_distill_parser(commands)
     return parser
 
 
@@ -101,6 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "watch":
             return _watch(args)
+        if args.command == "distill":
+            from judgeflow.distill import distill_main
+
+            result: int = distill_main(args)
+            return result
         return _judge(args)
     except KeyboardInterrupt:
         print("judgeflow: interrupted; work done so far is on disk", file=sys.stderr)

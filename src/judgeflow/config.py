@@ -105,7 +105,8 @@ class DocumentsConfig:
 
 @dataclass(frozen=True, slots=True)
 class TrainerConfig:
-    """How the student is trained: ``local`` (numpy) or ``openai`` (the fine-tuning API)."""
+    """How the student is trained: ``local`` (numpy), ``minilm`` (MiniLM fine-tuned on the CPU; needs the local
+    extra) or ``openai`` (the fine-tuning API)."""
 
     backend: str = "local"
     epochs: int | None = None
@@ -116,8 +117,8 @@ class TrainerConfig:
     hub_dataset: str | None = None
 
     def __post_init__(self) -> None:
-        if self.backend not in ("local", "openai"):
-            raise ConfigError(f"trainer.backend must be local or openai; got {self.backend!r}")
+        if self.backend not in ("local", "minilm", "openai"):
+            raise ConfigError(f"trainer.backend must be local, minilm or openai; got {self.backend!r}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,7 +115,9 @@ class JudgeRunner:
                             except (anyio.WouldBlock, anyio.EndOfStream):
                                 break
                         items_in += len(batch)
-                        for judgement in self.judge_many(model, batch):
+                        # A batch is CPU work (a neural student takes seconds): keep it off the event loop.
+                        judged = await anyio.to_thread.run_sync(self.judge_many, model, batch)
+                        for judgement in judged:
                             await outbox.send(judgement)
                             items_out += 1
                             failed += isinstance(judgement.verdict, Failed)

@@ -291,9 +291,13 @@ async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, ca
         if roles.student.provider == "local"
         else maker.judge(roles.student, "roles.student", prompts.judge)
     )
-    trainer: TrainerBackend = (
-        LocalTrainerBackend() if config.trainer.backend == "local" else _openai_trainer(config, maker, prompts)
-    )
+    trainer: TrainerBackend
+    if config.trainer.backend == "local":
+        trainer = LocalTrainerBackend()
+    elif config.trainer.backend == "minilm":
+        trainer = _minilm_trainer(config, maker)
+    else:
+        trainer = _openai_trainer(config, maker, prompts)
     # Documents and the index last: fetching takes time and embedding money, so config mistakes fail first.
     documents = await _documents(config, cache_dir)
     index: SearchIndex
@@ -327,6 +331,23 @@ async def _documents(config: PipelineConfig, cache_dir: Path) -> list[Document]:
         assert source.path is not None  # DocumentsConfig checks it
         return await anyio.to_thread.run_sync(load_documents, source.path)
     return load_corpus(config.cities)
+
+
+def _minilm_trainer(config: PipelineConfig, maker: ModelMaker) -> TrainerBackend:
+    """MiniLM fine-tuned on the CPU (`judgeflow.providers.neural`); torch is imported only for this backend."""
+    from judgeflow.providers.neural import neural_available
+
+    if not neural_available():
+        raise ConfigError("trainer.backend = 'minilm' needs the local extra: pip install 'judgeflow[local]'")
+    from judgeflow.providers.neural import MiniLMSettings, MiniLMTrainerBackend
+
+    try:
+        settings = MiniLMSettings(seed=config.seed)
+        if config.trainer.epochs is not None:
+            settings = dataclasses.replace(settings, epochs=config.trainer.epochs)
+    except ValueError as error:
+        raise ConfigError(f"trainer: {error}") from None
+    return MiniLMTrainerBackend(settings=settings, publish=maker.context.publish)
 
 
 def _openai_trainer(config: PipelineConfig, maker: ModelMaker, prompts: Prompts) -> TrainerBackend:

@@ -1,0 +1,515 @@
+"""How well do the local judges separate right from wrong answers? Students trained and tested on EVOUNA.
+
+    python bench/evouna.py [--data ../shared/data/evouna] [--max-train 2000] [--seed 0] [--record]
+
+EVOUNA (NQ.json and TQ.json of the QA-Eval repository) has human correct/incorrect labels for the answers of
+five QA systems to Natural Questions and TriviaQA questions. Questions flagged ``improper`` and answers without
+a true/false label (null, "nan") are left out. The questions are shuffled with the seed and taken in order
+until the next one would pass ``--max-train`` answers: those answers train the students (labels as teacher
+scores: correct 5, incorrect 1), every answer to every other question tests them. The split is by question,
+never by answer, so no test question was seen in training.
+
+Judges, all measured in this one run on the same test answers:
+
+- ``minilm``: the MiniLM cross-encoder student (`judgeflow.providers.neural`), trained here;
+- ``numpy``: the ridge-regression student (`judgeflow.providers.local.student`), trained here, scored from
+  its replies (half points) and from its unrounded prediction;
+- ``local-teacher``: the offline rubric teacher (`LocalTeacherJudge`), untrained;
+- ``lexical-logreg``: baseline, logistic regression on six lexical-overlap features, trained here;
+- ``token-f1``: baseline, SQuAD token F1 between answer and reference, ``1 + 4 * F1``.
+
+For each: ROC AUC against the human label, Cohen's kappa after the threshold "score >= 3" (the middle of the
+1-5 scale), the point-biserial correlation (Pearson r of score and label), and judgements per second on one
+core (one torch thread, one process: the whole ``judge_batch`` path, tokenising and reply text included).
+``--record`` writes the table into bench/RESULTS.md under "Local students on EVOUNA" (the section is replaced,
+the rest of the file kept). The data is read from ``--data`` only; it is never needed by the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import string
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from judgeflow.parsing import parse_judge_reply
+from judgeflow.protocol.messages import JudgeInput, Reply, TrainingExample
+from judgeflow.protocol.verdicts import Scored
+from judgeflow.providers.local import LocalTeacherJudge, features, fit_student
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## Local students on EVOUNA"
+SYSTEMS = ("fid", "gpt35", "chatgpt", "gpt4", "newbing")
+Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    """One answer with its human label; ``group`` names its question (dataset and index)."""
+
+    group: str
+    question: str
+    reference: str
+    answer: str
+    system: str
+    correct: bool
+
+    @property
+    def item(self) -> JudgeInput:
+        return JudgeInput(question=self.question, reference=self.reference, answer=self.answer)
+
+
+def load_evouna(folder: Path) -> list[Labelled]:
+    """Every usable labelled answer of NQ.json and TQ.json, in file order."""
+    rows: list[Labelled] = []
+    for dataset in ("NQ", "TQ"):
+        path = folder / f"{dataset}.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise SystemExit(f"evouna: cannot read {path} ({error.strerror}); pass --data") from None
+        for index, entry in enumerate(data):
+            question, reference = entry.get("question"), entry.get("golden_answer")
+            if entry.get("improper") or not isinstance(question, str) or not isinstance(reference, str):
+                continue
+            for system in SYSTEMS:
+                answer, label = entry.get(f"answer_{system}"), entry.get(f"judge_{system}")
+                if isinstance(answer, str) and answer.strip() and isinstance(label, bool):
+                    rows.append(Labelled(f"{dataset}-{index}", question, reference, answer, system, label))
+    return rows
+
+
+def split_by_question(rows: Sequence[Labelled], *, max_train: int, seed: int) -> tuple[list[Labelled], list[Labelled]]:
+    """Training answers (whole questions, at most ``max_train`` answers) and test answers (all the others)."""
+    groups: dict[str, list[Labelled]] = {}
+    for row in rows:
+        groups.setdefault(row.group, []).append(row)
+
+    def key(group: str) -> bytes:
+        return hashlib.sha256(f"{seed}:{group}".encode()).digest()
+
+    train: list[Labelled] = []
+    test: list[Labelled] = []
+    full = False
+    for group in sorted(groups, key=key):
+        members = groups[group]
+        if not full and len(train) + len(members) <= max_train:
+            train.extend(members)
+        else:
+            full = full or len(train) + len(members) > max_train
+            test.extend(members)
+    return train, test
+
+
+# --- metrics -------------------------------------------------------------------------------------------------
+
+
+def _ranks(x: Array) -> Array:
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    sorted_x = x[order]
+    start = 0
+    while start < len(x):
+        end = start
+        while end + 1 < len(x) and sorted_x[end + 1] == sorted_x[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
+        start = end + 1
+    return ranks
+
+
+def roc_auc(labels: npt.NDArray[np.bool_], scores: Array) -> float:
+    """Mann-Whitney AUC, ties counted as half."""
+    ranks = _ranks(scores)
+    positives = int(labels.sum())
+    negatives = len(labels) - positives
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def kappa(labels: npt.NDArray[np.bool_], predicted: npt.NDArray[np.bool_]) -> float:
+    observed = float((labels == predicted).mean())
+    p_label, p_pred = float(labels.mean()), float(predicted.mean())
+    expected = p_label * p_pred + (1 - p_label) * (1 - p_pred)
+    return (observed - expected) / (1 - expected) if expected < 1 else math.nan
+
+
+def point_biserial(labels: npt.NDArray[np.bool_], scores: Array) -> float:
+    if np.ptp(scores) == 0:
+        return math.nan
+    return float(np.corrcoef(labels.astype(np.float64), scores)[0, 1])
+
+
+# --- baselines -----------------------------------------------------------------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+def normalise_tokens(text: str) -> list[str]:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    return _ARTICLES.sub(" ", text.lower().translate(_PUNCTUATION)).split()
+
+
+def token_f1(answer: str, reference: str) -> float:
+    a, r = normalise_tokens(answer), normalise_tokens(reference)
+    common = sum((Counter(a) & Counter(r)).values())
+    if not a or not r or common == 0:
+        return 0.0
+    precision, recall = common / len(a), common / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+LEXICAL_FEATURES = (
+    "token recall",
+    "token precision",
+    "token F1",
+    "reference contained",
+    "char 3-gram recall",
+    "log answer tokens",
+)
+
+
+def _char3(text: str) -> set[str]:
+    padded = f" {' '.join(normalise_tokens(text))} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def lexical_features(item: JudgeInput) -> list[float]:
+    a, r = normalise_tokens(item.answer), normalise_tokens(item.reference)
+    common = sum((Counter(a) & Counter(r)).values())
+    recall = common / len(r) if r else 0.0
+    precision = common / len(a) if a else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if common else 0.0
+    contained = float(bool(r) and f" {' '.join(r)} " in f" {' '.join(a)} ")
+    r3, a3 = _char3(item.reference), _char3(item.answer)
+    return [recall, precision, f1, contained, len(r3 & a3) / len(r3) if r3 else 0.0, math.log1p(len(a))]
+
+
+def six_lexical_features(items: Sequence[JudgeInput]) -> Array:
+    return np.array([lexical_features(item) for item in items], dtype=np.float64).reshape(len(items), -1)
+
+
+class LexicalLogisticRegression:
+    """L2-regularised logistic regression on standardised features (default: the six `lexical_features`),
+    fitted by Newton's method."""
+
+    def __init__(
+        self,
+        *,
+        featurize: Callable[[Sequence[JudgeInput]], Array] = six_lexical_features,
+        l2: float = 1.0,
+        name: str = "lexical-logreg",
+    ) -> None:
+        self.name = name
+        self.featurize = featurize
+        self.l2 = l2
+        self.means = np.zeros(0)
+        self.scales = np.ones(0)
+        self.theta = np.zeros(1)
+
+    def _design(self, items: Sequence[JudgeInput]) -> Array:
+        x = self.featurize(items)
+        return np.hstack([np.ones((len(items), 1)), (x - self.means) / self.scales])
+
+    def fit(self, items: Sequence[JudgeInput], labels: npt.NDArray[np.bool_]) -> LexicalLogisticRegression:
+        x = self.featurize(items)
+        self.means, self.scales = x.mean(axis=0), np.where(x.std(axis=0) > 1e-9, x.std(axis=0), 1.0)
+        design = self._design(items)
+        y = labels.astype(np.float64)
+        penalty = np.full(design.shape[1], self.l2)
+        penalty[0] = 0.0
+        theta = np.zeros(design.shape[1])
+        for _ in range(50):
+            p = 1.0 / (1.0 + np.exp(-(design @ theta)))
+            gradient = design.T @ (p - y) + penalty * theta
+            hessian = (design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty)
+            update = np.linalg.solve(hessian, gradient)
+            theta -= update
+            if float(np.abs(update).max()) < 1e-8:
+                break
+        self.theta = theta
+        return self
+
+    def judge_batch(self, items: Sequence[JudgeInput]) -> list[Reply]:
+        p = 1.0 / (1.0 + np.exp(-(self._design(items) @ self.theta)))
+        return [Reply(text=f"{1.0 + 4.0 * float(q):.4f}", model=self.name) for q in p]
+
+
+class TokenF1Judge:
+    name = "token-f1"
+
+    def judge_batch(self, items: Sequence[JudgeInput]) -> list[Reply]:
+        return [Reply(text=f"{1.0 + 4.0 * token_f1(i.answer, i.reference):.4f}", model=self.name) for i in items]
+
+
+# --- running -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    judge: str
+    auc: float
+    kappa: float
+    point_biserial: float
+    per_second: float
+    unparsed: int
+    note: str = ""
+
+
+def parse_scores(replies: Sequence[Reply]) -> tuple[Array, int]:
+    """Scores read back from the reply texts (the judge's real output); an unparsed reply counts as 1."""
+    scores = np.ones(len(replies), dtype=np.float64)
+    unparsed = 0
+    for i, reply in enumerate(replies):
+        verdict = parse_judge_reply(reply.text)
+        if isinstance(verdict, Scored):
+            scores[i] = verdict.score
+        else:
+            unparsed += 1
+    return scores, unparsed
+
+
+def evaluate(
+    name: str,
+    judge: Callable[[Sequence[JudgeInput]], list[Reply]],
+    test: Sequence[Labelled],
+    *,
+    note: str = "",
+    raw: Callable[[Sequence[JudgeInput]], Array] | None = None,
+) -> list[Result]:
+    items = [row.item for row in test]
+    labels = np.array([row.correct for row in test], dtype=np.bool_)
+    started = time.perf_counter()
+    replies = judge(items)
+    elapsed = time.perf_counter() - started
+    scores, unparsed = parse_scores(replies)
+    results = [_result(name, labels, scores, len(items) / elapsed, unparsed, note)]
+    if raw is not None:
+        results.append(_result(f"{name} (unrounded)", labels, raw(items), math.nan, 0, note))
+    for result in results:
+        print(
+            f"{result.judge:28s} AUC {result.auc:.4f}  kappa {result.kappa:.4f}  r_pb {result.point_biserial:.4f}"
+            f"  {result.per_second:8.1f}/s  unparsed {result.unparsed}",
+            file=sys.stderr,
+        )
+    return results
+
+
+def _result(name: str, labels: npt.NDArray[np.bool_], scores: Array, rate: float, unparsed: int, note: str) -> Result:
+    return Result(
+        name,
+        roc_auc(labels, scores),
+        kappa(labels, scores >= 3.0),
+        point_biserial(labels, scores),
+        rate,
+        unparsed,
+        note,
+    )
+
+
+def teacher_batch(teacher: LocalTeacherJudge) -> Callable[[Sequence[JudgeInput]], list[Reply]]:
+    def run(items: Sequence[JudgeInput]) -> list[Reply]:
+        async def all_of() -> list[Reply]:
+            return [await teacher.judge(item) for item in items]
+
+        return asyncio.run(all_of())
+
+    return run
+
+
+def examples_of(rows: Sequence[Labelled]) -> list[TrainingExample]:
+    return [
+        TrainingExample(
+            id=f"{row.group}-{row.system}",
+            messages=(),
+            question=row.question,
+            reference=row.reference,
+            answer=row.answer,
+            score=5.0 if row.correct else 1.0,
+        )
+        for row in rows
+    ]
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def render(results: Sequence[Result], facts: dict[str, str]) -> str:
+    lines = [
+        SECTION,
+        "",
+        f"Measured by `python bench/evouna.py {facts['args']}` on {facts['date']} ({facts['machine']}).",
+        "",
+        f"- Data: EVOUNA NQ + TQ without `improper` questions and unlabelled answers: {facts['answers']} answers "
+        f"to {facts['questions']} questions.",
+        f"- Split by question (seed {facts['seed']}): {facts['train']} training answers ({facts['train_q']} "
+        f"questions, {facts['train_pos']} correct), {facts['test']} test answers ({facts['test_q']} questions, "
+        f"{facts['test_pos']} correct). Labels as teacher scores: correct 5, incorrect 1.",
+        f"- MiniLM student: {facts['minilm']}.",
+        "- kappa: Cohen's kappa of the label and `score >= 3`; r_pb: point-biserial correlation; judgements/s: "
+        "`judge_batch` over the whole test set in one process with one torch thread (teacher: `judge` per item).",
+        "",
+        "| judge | AUC | kappa (>= 3) | r_pb | judgements/s (1 core) | notes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        rate = "" if math.isnan(r.per_second) else f"{r.per_second:,.0f}"
+        lines.append(f"| {r.judge} | {r.auc:.3f} | {r.kappa:.3f} | {r.point_biserial:.3f} | {rate} | {r.note} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def record(path: Path, section: str) -> None:
+    """Replace this script's section of ``path`` (or append it), keeping every other section."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    start = text.find(SECTION)
+    if start < 0:
+        joined = (text.rstrip() + "\n\n" if text.strip() else "") + section
+    else:
+        following = text.find("\n## ", start + len(SECTION))
+        rest = text[following + 1 :] if following >= 0 else ""
+        joined = text[:start] + section + ("\n" + rest if rest else "")
+    path.write_text(joined.rstrip() + "\n", encoding="utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "evouna")
+    parser.add_argument("--max-train", type=int, default=2000, help="at most this many training answers")
+    parser.add_argument("--test-limit", type=int, default=0, help="test on the first N test answers only (0: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=3, help="MiniLM: most epochs (early stopping may stop sooner)")
+    parser.add_argument("--layers", type=int, default=3, help="MiniLM: encoder layers kept (of 6)")
+    parser.add_argument("--max-length", type=int, default=128, help="MiniLM: tokens per input")
+    parser.add_argument("--train-threads", type=int, default=2, help="torch threads while training MiniLM")
+    parser.add_argument(
+        "--train-precision", choices=("float32", "bfloat16"), default="bfloat16", help="MiniLM training (autocast)"
+    )
+    parser.add_argument("--skip", action="append", default=[], help="leave a judge out (minilm, numpy, ...)")
+    parser.add_argument("--ablation", action="store_true", help="also train MiniLM without its lexical unit")
+    parser.add_argument("--record", action="store_true", help="write the table into bench/RESULTS.md")
+    args = parser.parse_args(argv)
+
+    load = os.getloadavg()[0]
+    rows = load_evouna(args.data)
+    train, test = split_by_question(rows, max_train=args.max_train, seed=args.seed)
+    if args.test_limit:
+        test = test[: args.test_limit]
+    print(f"{len(rows)} answers; train {len(train)}, test {len(test)}", file=sys.stderr)
+    results: list[Result] = []
+    train_items = [row.item for row in train]
+    train_labels = np.array([row.correct for row in train], dtype=np.bool_)
+    minilm_note = "not run"
+
+    if "minilm" not in args.skip:
+        import torch
+
+        from judgeflow.providers.neural import MiniLMSettings, MiniLMStudentJudge, train_minilm_student
+
+        settings = MiniLMSettings(
+            epochs=args.epochs,
+            layers=args.layers,
+            max_length=args.max_length,
+            seed=args.seed,
+            threads=args.train_threads,
+            train_precision=args.train_precision,
+        )
+        started = time.perf_counter()
+        trained = train_minilm_student(
+            examples_of(train),
+            settings=settings,
+            on_progress=lambda p: print(p.describe(), file=sys.stderr) if p.val_loss is not None else None,
+        )
+        train_s = time.perf_counter() - started
+        torch.set_num_threads(1)
+        info = trained.info
+        minilm_note = (
+            f"{args.layers} of MiniLM's 6 layers, max {args.max_length} tokens, {info['epochs_run']} epoch(s) run "
+            f"(best: {info['best_epoch']}, by validation loss on {info['n_validation']} answers to held-out training "
+            f"questions), trained in {train_s:.0f} s with {args.train_threads} torch threads in "
+            f"{args.train_precision} (autocast)"
+        )
+        note = f"trained in {train_s:.0f} s; inference in float32"
+        results += evaluate("minilm student", trained.judge_batch, test, note=note)
+        if args.ablation:
+            bare = train_minilm_student(examples_of(train), settings=dataclasses.replace(settings, lexical=False))
+            torch.set_num_threads(1)
+            bare_fast = MiniLMStudentJudge(bare.model, bare.tokenizer, info=bare.info, precision="bfloat16")
+            note = "ablation: the encoder alone, no lexical unit; bfloat16"
+            results += evaluate("minilm student, no lexical unit", bare_fast.judge_batch, test, note=note)
+        if "minilm-bf16" not in args.skip:
+            fast = MiniLMStudentJudge(trained.model, trained.tokenizer, info=info, precision="bfloat16")
+            results += evaluate("minilm student, bfloat16", fast.judge_batch, test, note="same model, bfloat16")
+
+    if "numpy" not in args.skip:
+        started = time.perf_counter()
+        numpy_student = fit_student(examples_of(train))
+        train_s = time.perf_counter() - started
+        results += evaluate(
+            "numpy student",
+            numpy_student.judge_batch,
+            test,
+            note=f"trained in {train_s:.1f} s; replies in half points",
+            raw=numpy_student.predict_raw,
+        )
+    if "teacher" not in args.skip:
+        results += evaluate("local teacher", teacher_batch(LocalTeacherJudge()), test, note="untrained rubric")
+    if "logreg" not in args.skip:
+        baseline = LexicalLogisticRegression().fit(train_items, train_labels)
+        results += evaluate("lexical-logreg (baseline)", baseline.judge_batch, test, note="six overlap features")
+    if "numpy-logreg" not in args.skip:
+        start = LexicalLogisticRegression(featurize=features, name="numpy-features-logreg").fit(
+            train_items, train_labels
+        )
+        note = "where the MiniLM student's lexical unit starts"
+        results += evaluate("logreg on the numpy student's features", start.judge_batch, test, note=note)
+    if "f1" not in args.skip:
+        results += evaluate("token-f1 (baseline)", TokenF1Judge().judge_batch, test, note="1 + 4 * token F1")
+
+    argv_text = " ".join(sys.argv[1:] if argv is None else argv)
+    facts = {
+        "args": argv_text.replace("--record", "").strip() or "(defaults)",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, load average {load:.1f} at start",
+        "answers": f"{len(rows):,}",
+        "questions": f"{len({r.group for r in rows}):,}",
+        "seed": str(args.seed),
+        "train": f"{len(train):,}",
+        "train_q": f"{len({r.group for r in train}):,}",
+        "train_pos": f"{sum(r.correct for r in train):,}",
+        "test": f"{len(test):,}",
+        "test_q": f"{len({r.group for r in test}):,}",
+        "test_pos": f"{sum(r.correct for r in test):,}",
+        "minilm": minilm_note,
+    }
+    section = render(results, facts)
+    print(section)
+    if args.record:
+        record(ROOT / "bench" / "RESULTS.md", section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""What a saved MiniLM student folder looks like, readable without importing torch (`judgeflow.judges` uses it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["CONFIG_FILE", "FORMAT", "VERSION", "WEIGHTS_FILE", "has_neural_student"]
+
+CONFIG_FILE = "neural_student.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = "judgeflow-minilm-student"
+VERSION = 1
+
+
+def has_neural_student(folder: Path) -> bool:
+    """True when ``folder`` holds a saved MiniLM student's config (its contents are checked on load)."""
+    return (folder / CONFIG_FILE).is_file()
