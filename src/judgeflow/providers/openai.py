@@ -270,6 +270,11 @@ class OpenAIChat:
     def classify(self, error: BaseException) -> ErrorDecision:
         return classify_openai_error(error, secret=self._secret)
 
+    @property
+    def base_url(self) -> str:
+        """The server this model is called on, as the SDK spells it (it keys the response cache, with the model)."""
+        return self._lean.base_url + "/"
+
     async def aclose(self) -> None:
         """Close the chat's HTTP session (a ``client`` passed in is left open: it belongs to the caller)."""
         await self._lean.aclose()
@@ -283,7 +288,7 @@ class OpenAIChat:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"OpenAIChat(model={self.model!r}, provider={self.provider!r}, base_url={self._lean.base_url + '/'!r})"
+        return f"OpenAIChat(model={self.model!r}, provider={self.provider!r}, base_url={self.base_url!r})"
 
 
 class OpenAIEmbedder(_OpenAIModel):
