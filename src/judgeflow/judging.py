@@ -9,12 +9,14 @@ judges the first is the reference, and the agreement of each other judge with it
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+import numpy as np
 
 from judgeflow.actors import Router, Scorer, StudentJudge
 from judgeflow.items import InputError, iter_items, iter_numbered_items
@@ -152,13 +154,36 @@ async def _replay(store: RunStore, names: Sequence[str], sink: JsonlSink, scorer
 
 
 def _validate(path: Path) -> int:
-    """Check every line (and that no id appears twice) before anything is judged; returns the item count."""
-    first_line: dict[str, int] = {}
-    for line, answer in iter_numbered_items(path):
-        previous = first_line.setdefault(answer.id, line)
-        if previous != line:
-            raise InputError(path, line, f"duplicate id {answer.id!r}: line {previous} has it too")
-    return len(first_line)
+    """Check every line (and that no id appears twice) before anything is judged; returns the item count.
+
+    The first problem in file order is raised, as if the file were read once; but memory stays small whatever
+    the size of the file: the first pass keeps a 64-bit hash per id (8 bytes, where a dict of ids costs about
+    100), and only when two hashes are equal does a second pass compare the ids that have them.
+    """
+    hashes = array("q")
+    bad_line: InputError | None = None
+    try:
+        for _, answer in iter_numbered_items(path):
+            hashes.append(hash(answer.id))
+    except InputError as error:
+        bad_line = error
+    suspects = _repeated(hashes)
+    if suspects:
+        first_line: dict[str, int] = {}
+        for line, answer in iter_numbered_items(path):  # raises ``bad_line`` again if no duplicate comes first
+            if hash(answer.id) in suspects:
+                previous = first_line.setdefault(answer.id, line)
+                if previous != line:
+                    raise InputError(path, line, f"duplicate id {answer.id!r}: line {previous} has it too")
+    if bad_line is not None:
+        raise bad_line
+    return len(hashes)
+
+
+def _repeated(hashes: array[int]) -> set[int]:
+    """The values that occur more than once in ``hashes``."""
+    ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
+    return set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
 
 
 async def _drain(channel: Channel[ScoreUpdate]) -> None:
