@@ -20,7 +20,6 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 __all__ = [
     "METRICS",
@@ -117,10 +116,15 @@ def _spearman_rows(a: _Rows, b: _Rows) -> _Rows:
     if a.shape[1] < _CORRELATION_MIN_N:
         return np.full(a.shape[0], np.nan)
     # Average ranks for ties, as scipy.stats.spearmanr; ranks are constant exactly when the scores are.
+    # scipy.stats is imported on first use: it costs about a second and 50 MiB at start-up, for every command.
+    from scipy import stats
+
     return _pearson_rows(stats.rankdata(a, axis=1), stats.rankdata(b, axis=1))
 
 
 def _kendall_rows(a: _Rows, b: _Rows) -> _Rows:
+    from scipy import stats  # lazily, see _spearman_rows
+
     out = np.full(a.shape[0], np.nan)
     if a.shape[1] < _CORRELATION_MIN_N:
         return out
