@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from functools import partial
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 import numpy as np
@@ -238,16 +239,7 @@ class LocalStudentJudge:
     def load(cls, folder: Path, *, name: str | None = None) -> LocalStudentJudge:
         """Read a student saved by :meth:`save`; a missing or malformed file is a ``ValueError`` naming it."""
         path = folder / MODEL_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no saved student model here") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: cannot read the student model ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not a judgeflow local student model")
-        if data.get("version") != _VERSION:
-            raise ValueError(f"{path}: unsupported model version {data.get('version')!r} (expected {_VERSION})")
+        data = read_model_file(path, what="student model", label="local student model", form=_FORMAT, version=_VERSION)
         if data.get("feature_names") != list(FEATURE_NAMES):
             raise ValueError(f"{path}: the model's features do not match this version of judgeflow")
         try:
@@ -328,3 +320,19 @@ class LocalTrainerBackend:
 
     def load(self, ready: StudentReady) -> LocalStudentJudge:
         return LocalStudentJudge.load(Path(ready.model_ref), name=ready.student)
+
+
+def read_model_file(path: Path, *, what: str, label: str, form: str, version: int) -> dict[str, Any]:
+    """A saved student's JSON description, checked for its format and version; every problem is a
+    ``ValueError`` naming the file (shared by the numpy and the MiniLM student)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no saved {what} here") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the {what} ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != form:
+        raise ValueError(f"{path}: not a judgeflow {label}")
+    if data.get("version") != version:
+        raise ValueError(f"{path}: unsupported model version {data.get('version')!r} (expected {version})")
+    return data

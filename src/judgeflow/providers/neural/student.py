@@ -47,7 +47,7 @@ from judgeflow.parsing import format_judge_reply
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.events import TrainingStatus
 from judgeflow.protocol.messages import JudgeInput, Reply, StudentReady, TrainingExample
-from judgeflow.providers.local.student import FEATURE_NAMES, features
+from judgeflow.providers.local.student import FEATURE_NAMES, features, read_model_file
 
 from ._format import CONFIG_FILE, FORMAT, VERSION, WEIGHTS_FILE
 from .encoder import (
@@ -322,16 +322,7 @@ class MiniLMStudentJudge:
     ) -> MiniLMStudentJudge:
         """Read a student saved by :meth:`save`; a missing or malformed folder is a ``ValueError`` naming it."""
         path = folder / CONFIG_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no saved MiniLM student here") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: cannot read the MiniLM student ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a judgeflow MiniLM student")
-        if data.get("version") != VERSION:
-            raise ValueError(f"{path}: unsupported model version {data.get('version')!r} (expected {VERSION})")
+        data = read_model_file(path, what="MiniLM student", label="MiniLM student", form=FORMAT, version=VERSION)
         if data.get("lexical_features") != list(FEATURE_NAMES):
             raise ValueError(f"{path}: the model's lexical features do not match this version of judgeflow")
         try:
