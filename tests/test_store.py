@@ -96,6 +96,17 @@ async def test_durable_returns_only_after_its_batch_committed(tmp_path: Path) ->
         assert store.stats.transactions == 1
 
 
+async def test_a_durable_write_commits_at_once_instead_of_waiting_for_the_batch_timer(tmp_path: Path) -> None:
+    # The timer would take an hour: a durable writer asks for the commit, and reads are answered meanwhile.
+    async with await RunStore.open(tmp_path, batch_delay_s=3600.0) as store:
+        await store.record_item("answer", "a0", "", {"id": "a0"})
+        with anyio.fail_after(60):
+            await store.record_item("answer", "a1", "", {"id": "a1"}, durable=True)
+            assert await store.done_items("answer") == {"a0", "a1"}
+        assert await anyio.to_thread.run_sync(_committed_ids, tmp_path / STORE_FILENAME, "answer") == {"a0", "a1"}
+        assert store.stats.transactions == 1
+
+
 async def test_concurrent_durable_writers_share_commits(tmp_path: Path) -> None:
     async with await RunStore.open(tmp_path, batch_delay_s=0.01) as store:
 

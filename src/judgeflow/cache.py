@@ -23,7 +23,15 @@ from typing import Any
 from judgeflow.protocol.calls import ChatRequest, ChatResult
 from judgeflow.store import CallRecord, RunStore, canonical_json
 
-__all__ = ["CACHE_FILENAME", "CacheStats", "ResponseCache", "canonical_request", "request_hash"]
+__all__ = [
+    "CACHE_FILENAME",
+    "CacheStats",
+    "RequestKey",
+    "ResponseCache",
+    "canonical_request",
+    "request_hash",
+    "request_key",
+]
 
 CACHE_FILENAME = "cache.sqlite"
 _KEY_VERSION = 1  # bump when the canonical form changes, so old entries stop matching instead of misleading
@@ -45,7 +53,22 @@ def canonical_request(provider: str, model: str, request: ChatRequest) -> str:
 
 def request_hash(provider: str, model: str, request: ChatRequest) -> str:
     """A stable hex sha256 of `canonical_request`: the same on every machine, Python version and run."""
-    return hashlib.sha256(canonical_request(provider, model, request).encode("utf-8")).hexdigest()
+    return request_key(provider, model, request).hash
+
+
+@dataclass(frozen=True, slots=True)
+class RequestKey:
+    """A request as the cache knows it, serialised and hashed once for both the lookup and the `remember`."""
+
+    provider: str
+    model: str
+    text: str
+    hash: str
+
+
+def request_key(provider: str, model: str, request: ChatRequest) -> RequestKey:
+    text = canonical_request(provider, model, request)
+    return RequestKey(provider, model, text, hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
 @dataclass(slots=True)
@@ -88,9 +111,12 @@ class ResponseCache:
 
     async def lookup(self, provider: str, model: str, request: ChatRequest) -> ChatResult | None:
         """The stored reply to this exact request, or None (then call the model, and `remember` its reply)."""
-        key = request_hash(provider, model, request)
+        return await self.get(request_key(provider, model, request))
+
+    async def get(self, key: RequestKey) -> ChatResult | None:
+        """`lookup` by a key made once with `request_key` (the caller then passes the same key to `put`)."""
         for store in self.stores:
-            record = await store.get_call(key)
+            record = await store.get_call(key.hash)
             if record is not None:
                 self.stats.hits += 1
                 self.stats.saved_usd += record.cost_usd or 0.0
@@ -111,16 +137,18 @@ class ResponseCache:
         """Keep a paid reply in every store.
 
         ``durable`` (the default) returns once the reply is committed everywhere: a crash right after cannot make
-        the run pay for it again. Concurrent callers share commits, so this adds latency (at most the store's
-        batch delay) but costs no throughput.
+        the run pay for it again. The store commits at once, and concurrent callers share commits.
         """
-        text = canonical_request(provider, model, request)
+        await self.put(request_key(provider, model, request), result, cost_usd, durable=durable)
+
+    async def put(self, key: RequestKey, result: ChatResult, cost_usd: float | None, *, durable: bool = True) -> None:
+        """`remember` by a key made once with `request_key`."""
         usage = result.usage
         record = CallRecord(
-            request_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            provider=provider,
-            model=model,
-            request_json=text,
+            request_hash=key.hash,
+            provider=key.provider,
+            model=key.model,
+            request_json=key.text,
             response_text=result.text,
             response_model=result.model,
             finish_reason=result.finish_reason,
@@ -132,5 +160,5 @@ class ResponseCache:
             await store.record_call(record)
         if durable:
             for store in self.stores:
-                await store.wait_committed()
+                await store.flush()
         self.stats.remembered += 1

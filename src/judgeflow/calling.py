@@ -23,17 +23,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from judgeflow.cache import ResponseCache, request_key
 from judgeflow.limits import Budget, GateRegistry, Limits
 from judgeflow.pricing import DEFAULT_PRICES, CostLedger, Price, cost_usd, price_for
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.calls import ChatRequest, ChatResult, LimitKey
 from judgeflow.protocol.messages import ChatMessage, Reply, Usage
 from judgeflow.providers.base import ChatModel, Embedder
-
-if TYPE_CHECKING:
-    from judgeflow.cache import ResponseCache
 
 __all__ = ["ASSUMED_OUTPUT_TOKENS", "CallContext", "Completion", "add_cost", "add_usage", "estimate_tokens"]
 
@@ -120,9 +117,10 @@ class CallContext:
     async def complete(self, chat: ChatModel, request: ChatRequest) -> Completion:
         """One chat call under the run's budget and ``chat.key``'s limits (see the module docstring)."""
         started = time.perf_counter()
-        cache, namespace = self.cache, _namespace(chat)
+        cache, key = self.cache, None
         if cache is not None:
-            hit = await cache.lookup(namespace, chat.name, request)
+            key = request_key(_namespace(chat), chat.name, request)
+            hit = await cache.get(key)
             if hit is not None:
                 return Completion(hit, 0.0, time.perf_counter() - started, cached=True)
         tokens = estimate_tokens(request.messages, request.max_tokens)
@@ -139,8 +137,8 @@ class CallContext:
             cost = None if actual is None or result.usage is None else cost_usd(result.usage, actual)
             self.ledger.record(result.model, result.usage, charged_usd=cost)
             reservation.settle(cost or 0.0)
-        if cache is not None:
-            await cache.remember(namespace, chat.name, request, result, cost)
+        if cache is not None and key is not None:
+            await cache.put(key, result, cost)
         return Completion(result, cost, time.perf_counter() - started)
 
     @property

@@ -7,28 +7,25 @@ fine-tuning job id) go into ``<run folder>/store.sqlite``; a resumed run skips w
 Writes are batched, because a transaction per row caps a run at a few hundred rows a second: ``record_*`` only
 enqueue, and the writer commits whatever has arrived in one transaction once ``batch_rows`` rows are in or
 ``batch_delay_s`` after the first of them, whichever comes first. A caller that must know its row is on disk
-before it moves on passes ``durable=True``: it returns when the batch holding the row has committed, so many
-concurrent durable writers share one commit (group commit) instead of paying for one each.
+before it moves on passes ``durable=True``: the writer commits as soon as it gets to the request and the call
+returns then, so concurrent durable writers share one commit (group commit) instead of paying for one each, and
+none of them waits out the batch timer.
 
 Crash safety: WAL journal with ``synchronous=NORMAL``. A commit is in the WAL file before ``durable`` returns, so
 a killed process (``kill -9``, a crash) loses at most the batch that had not committed; only a power cut can also
 lose the last commits (``synchronous=FULL`` would guard against that at the price of an fsync per commit).
 
-Threading: SQLite objects must stay in the thread that made them, and blocking calls have no place on the event
-loop, so each store owns one thread, which owns its one connection; writes, reads and the commit timer all run
-there in queue order, so a read sees every write enqueued before it (committed or not). The thread reports back
-to the event loop that opened the store, and that is the loop the store must be used from.
+Threading: each store owns one thread (`judgeflow.store_writer.StoreThread`), which owns its one connection;
+writes, reads and commits run there in queue order, so a read sees every write enqueued before it (committed or
+not). The thread reports back to the event loop that opened the store, and that is the loop the store must be
+used from.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import math
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -36,13 +33,13 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
 
 import anyio
-import anyio.from_thread
 import anyio.lowlevel
 
 from judgeflow.config import ConfigError
 from judgeflow.pricing import ModelCost
 from judgeflow.protocol.calls import ChatResult
 from judgeflow.protocol.messages import Usage
+from judgeflow.store_writer import FLUSH, Call, Close, StoreThread, Write
 
 __all__ = [
     "META_CONFIG",
@@ -137,37 +134,6 @@ def canonical_json(data: object) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-@dataclass(slots=True)
-class _Write:
-    sql: str
-    params: tuple[object, ...]
-    seq: int
-
-
-@dataclass(slots=True)
-class _Call:
-    """A read (or the setup) run in the store's thread; its outcome goes back through ``done``."""
-
-    fn: Callable[[sqlite3.Connection], object]
-    done: anyio.Event
-    value: object = None
-    error: BaseException | None = None
-
-    async def wait(self) -> Any:
-        await self.done.wait()
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-@dataclass(slots=True)
-class _Close:
-    done: anyio.Event
-
-
-_FLUSH: Final = object()
-
-
 class RunStore:
     """The durable record of one run (or of a response cache shared by runs): ``await RunStore.open(folder)``."""
 
@@ -175,17 +141,14 @@ class RunStore:
         if batch_rows < 1 or batch_delay_s < 0 or max_pending < 1:
             raise ValueError("batch_rows and max_pending must be >= 1 and batch_delay_s >= 0")
         self.path = path
-        self._batch_rows, self._batch_delay_s, self._max_pending = batch_rows, batch_delay_s, max_pending
-        self._queue: queue.SimpleQueue[_Write | _Call | _Close | object] = queue.SimpleQueue()
-        self._token = anyio.lowlevel.current_token()
-        self._thread = threading.Thread(target=self._serve, name=f"judgeflow-store:{path}", daemon=True)
-        # Event-loop side, touched only on the loop: sequence numbers of enqueued and committed writes.
-        self._enqueued = self._committed = 0
+        self._max_pending = max_pending
+        self._thread = StoreThread(path, batch_rows=batch_rows, batch_delay_s=batch_delay_s, report=self._on_report)
+        self._queue = self._thread.queue
+        # Event-loop side, touched only on the loop: sequence numbers of enqueued, committed and flushed writes.
+        self._enqueued = self._committed = self._flush_asked = 0
         self._progress = anyio.Event()
         self._error: BaseException | None = None
         self._closed = False
-        # Thread side, read by `stats` (plain ints: a read under the GIL is consistent enough for counters).
-        self._rows = self._transactions = 0
 
     @classmethod
     async def open(
@@ -201,7 +164,7 @@ class RunStore:
         store = cls(folder / filename, batch_rows=batch_rows, batch_delay_s=batch_delay_s, max_pending=max_pending)
         store._thread.start()
         try:
-            await store._call(store._setup)
+            await store._call(_setup)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await store.aclose()
@@ -216,7 +179,7 @@ class RunStore:
 
     @property
     def stats(self) -> StoreStats:
-        return StoreStats(self._rows, self._transactions, self._enqueued - self._committed)
+        return StoreStats(self._thread.rows, self._thread.transactions, self._enqueued - self._committed)
 
     # ---------------------------------------------------------------------------------------------------- writes
 
@@ -259,9 +222,14 @@ class RunStore:
         await anyio.lowlevel.checkpoint()
 
     async def flush(self) -> None:
-        """Commit everything enqueued so far now, and wait for it."""
-        if self._committed < self._enqueued:
-            self._queue.put(_FLUSH)
+        """Commit everything enqueued so far now, and wait for it.
+
+        Concurrent callers share commits: the writer commits as soon as it gets to the request, with whatever
+        has arrived by then (one flush request is queued per new write, however many callers wait for it).
+        """
+        if self._flush_asked < self._enqueued:
+            self._flush_asked = self._enqueued
+            self._queue.put(FLUSH)
         await self.wait_committed()
 
     # ----------------------------------------------------------------------------------------------------- reads
@@ -355,7 +323,7 @@ class RunStore:
         if self._closed:
             return
         self._closed = True
-        close = _Close(anyio.Event())
+        close = Close(anyio.Event())
         self._queue.put(close)
         # Cleanup that must finish even when the caller is cancelled, within a bound (a locked database).
         with anyio.move_on_after(60, shield=True):
@@ -377,7 +345,7 @@ class RunStore:
         if self._enqueued - self._committed >= self._max_pending:
             raise anyio.WouldBlock
         self._enqueued += 1
-        self._queue.put(_Write(sql, params, self._enqueued))
+        self._queue.put(Write(sql, params, self._enqueued))
 
     async def _wait_for_room(self) -> None:
         while self._enqueued - self._committed >= self._max_pending:
@@ -386,126 +354,43 @@ class RunStore:
 
     async def _settle(self, durable: bool) -> None:
         if durable:
-            await self.wait_committed()
+            await self.flush()
         else:
             await anyio.lowlevel.checkpoint()
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise anyio.ClosedResourceError(f"{self.path} is closed")
-        call = _Call(fn, anyio.Event())
+        call = Call(fn, anyio.Event())
         self._queue.put(call)
         value: T = await call.wait()
         return value
 
-    def _on_progress(self, committed: int, error: BaseException | None) -> None:
-        """Runs on the event loop, told by the thread: wake everyone waiting for a commit or for room."""
+    def _on_report(self, answered: list[Call], committed: int, error: BaseException | None) -> None:
+        """Runs on the event loop, told by the thread: answer reads, wake everyone waiting for a commit or room."""
+        for call in answered:
+            call.done.set()
         self._committed = max(self._committed, committed)
         if error is not None and self._error is None:
             self._error = error
         progress, self._progress = self._progress, anyio.Event()
         progress.set()
 
-    # ------------------------------------------------------------------------------------- the store's own thread
 
-    def _post(self, fn: Callable[..., None], *args: object) -> None:
-        # If the event loop is gone, nobody is waiting any more.
-        with contextlib.suppress(anyio.RunFinishedError, RuntimeError):
-            anyio.from_thread.run_sync(fn, *args, token=self._token)
+def _setup(db: sqlite3.Connection) -> None:
+    from judgeflow import __version__
 
-    def _setup(self, db: sqlite3.Connection) -> None:
-        from judgeflow import __version__
-
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        # One transaction: a store is either fully set up or not at all.
-        db.execute("BEGIN IMMEDIATE")
-        for statement in _SCHEMA:
-            db.execute(statement)
-        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        db.executemany(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", [(META_VERSION, __version__), (META_CREATED, now)]
-        )
-        db.execute("COMMIT")
-
-    def _serve(self) -> None:
-        """The writer loop: run reads at once, gather writes into one transaction, commit on size or time."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: this loop, not the sqlite3 module, decides where transactions begin and end.
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        except Exception as error:
-            self._refuse(error)
-            return
-        batch = last = 0
-        deadline = math.inf
-        failed = False
-
-        def commit() -> None:
-            nonlocal batch, deadline
-            if batch:
-                db.execute("COMMIT")
-                self._rows += batch
-                self._transactions += 1
-                batch, deadline = 0, math.inf
-            self._post(self._on_progress, last, None)
-
-        while True:
-            try:
-                op = self._queue.get(timeout=max(0.0, deadline - time.monotonic())) if batch else self._queue.get()
-            except queue.Empty:
-                op = _FLUSH
-            if isinstance(op, _Close):
-                self._close(db, op, commit if not failed else None)
-                return
-            try:
-                if isinstance(op, _Write):
-                    if failed:
-                        continue
-                    if not batch:
-                        db.execute("BEGIN IMMEDIATE")
-                        deadline = time.monotonic() + self._batch_delay_s
-                    db.execute(op.sql, op.params)
-                    batch, last = batch + 1, op.seq
-                    # A steady trickle never empties the queue, so the deadline is checked here too.
-                    if batch >= self._batch_rows or time.monotonic() >= deadline:
-                        commit()
-                elif isinstance(op, _Call):
-                    try:
-                        op.value = op.fn(db)
-                    except Exception as error:
-                        op.error = error
-                    self._post(op.done.set)
-                elif not failed:
-                    commit()
-            except Exception as error:  # this thread must outlive any error, or every waiter would hang
-                # The batch is lost: the store stops writing and every writer is told, loudly.
-                failed = True
-                with contextlib.suppress(sqlite3.Error):
-                    db.rollback()  # a no-op outside a transaction
-                batch, deadline = 0, math.inf
-                self._post(self._on_progress, 0, error)
-
-    def _close(self, db: sqlite3.Connection, op: _Close, commit: Callable[[], None] | None) -> None:
-        try:
-            if commit is not None:
-                commit()
-        except Exception as error:
-            self._post(self._on_progress, 0, error)
-        finally:
-            db.close()  # rolls back a transaction that did not commit
-            self._post(op.done.set)
-
-    def _refuse(self, error: Exception) -> None:
-        """No connection could be made: answer every call with ``error`` until the store is closed."""
-        while True:
-            op = self._queue.get()
-            if isinstance(op, _Call):
-                op.error = error
-                self._post(op.done.set)
-            elif isinstance(op, _Close):
-                self._post(op.done.set)
-                return
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    # One transaction: a store is either fully set up or not at all.
+    db.execute("BEGIN IMMEDIATE")
+    for statement in _SCHEMA:
+        db.execute(statement)
+    now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    db.executemany(
+        "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", [(META_VERSION, __version__), (META_CREATED, now)]
+    )
+    db.execute("COMMIT")
 
 
 def _fetchall(sql: str, params: tuple[object, ...]) -> Callable[[sqlite3.Connection], list[Any]]:
