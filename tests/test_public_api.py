@@ -62,3 +62,21 @@ def test_import_is_light() -> None:
     code = f"import sys, judgeflow, judgeflow.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_judging_against_an_api_imports_no_sdk() -> None:
+    # Chat goes through the lean client: a judge run against an OpenAI-compatible server imports neither SDK nor
+    # scipy (about a second of start-up and 50 MiB). The SDK comes in with the first error it must describe.
+    heavy = "('scipy', 'openai', 'textual', 'huggingface_hub', 'torch')"
+    code = f"""
+import asyncio, sys, judgeflow.judging, judgeflow.judges
+
+async def main() -> None:
+    judges, resources = await judgeflow.judges.resolve_judges(["openai:gpt-4o"], base_url="http://127.0.0.1:9/v1")
+    async with resources:
+        assert judges
+asyncio.run(main())
+print(sorted(m for m in {heavy} if m in sys.modules))
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

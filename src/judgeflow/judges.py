@@ -23,7 +23,6 @@ from judgeflow.prompts import DEFAULT_JUDGE_PROMPT
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.providers.base import JudgeModel
 from judgeflow.providers.factory import ModelMaker, RunResources
-from judgeflow.providers.huggingface import is_url
 from judgeflow.providers.neural._format import has_neural_student
 
 if TYPE_CHECKING:
@@ -106,7 +105,8 @@ async def resolve_judges(
             if provider not in ("openai", "hf") or not model:
                 judges.append((spec, resolve_judge(spec)))
                 continue
-            url = None if provider == "hf" and is_url(model) else base_url
+            endpoint = provider == "hf" and model.startswith(("http://", "https://"))  # the model is its own URL
+            url = None if endpoint else base_url
             try:
                 role = RoleConfig(
                     provider=provider,

@@ -22,7 +22,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 import anyio.to_thread
-import openai
 
 from judgeflow.calling import CallContext
 from judgeflow.components import Components
@@ -43,12 +42,14 @@ from judgeflow.protocol.bus import Publish
 from judgeflow.protocol.calls import LimitKey
 from judgeflow.protocol.messages import Document
 from judgeflow.providers.base import ChatModel, Embedder, JudgeModel, SearchIndex, TrainerBackend
-from judgeflow.providers.huggingface import HFChat, HFEmbedder
 from judgeflow.providers.openai import MissingAPIKeyError, OpenAIChat, OpenAIEmbedder, make_client
 from judgeflow.roles import EmbeddingIndex, LLMAnswerer, LLMJudge, LLMQuestionWriter
 
 if TYPE_CHECKING:
+    import openai
+
     from judgeflow.cache import ResponseCache
+    from judgeflow.providers.huggingface import HFChat, HFEmbedder
 
 __all__ = [
     "PROMPT_KEYS",
@@ -186,16 +187,22 @@ class ModelMaker:
         return client
 
     def chat(self, role: RoleConfig, what: str, *, model: str | None = None) -> ChatModel:
+        # Chat needs no SDK client (it has a lean HTTP client of its own), so the SDK is not imported for it;
+        # Hugging Face is imported only for a role that uses it.
         chat: OpenAIChat | HFChat
         if role.provider == "openai":
-            client = self.openai_client(role.base_url, what)
-            chat = OpenAIChat(model or role.model, client=client, timeout_s=role.timeout_s)
+            try:
+                chat = OpenAIChat(model or role.model, base_url=role.base_url, timeout_s=role.timeout_s)
+            except MissingAPIKeyError as error:
+                raise ConfigError(f"{what}: {error}") from None
         else:
+            from judgeflow.providers.huggingface import HFChat
+
             try:
                 chat = HFChat(model or role.model, base_url=role.base_url, timeout_s=role.timeout_s)
             except ValueError as error:
                 raise ConfigError(f"{what}: {error}") from None
-            self.resources.stack.push_async_callback(chat.aclose)
+        self.resources.stack.push_async_callback(chat.aclose)
         self.register(chat.key, role, what)
         return chat
 
@@ -205,6 +212,8 @@ class ModelMaker:
             client = self.openai_client(role.base_url, what)
             embedder = OpenAIEmbedder(role.model, client=client, timeout_s=role.timeout_s)
         else:
+            from judgeflow.providers.huggingface import HFEmbedder
+
             try:
                 embedder = HFEmbedder(role.model, base_url=role.base_url, timeout_s=role.timeout_s)
             except ValueError as error:

@@ -34,19 +34,19 @@ import base64
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
-
-import openai
-import pydantic
-from openai.types.create_embedding_response import CreateEmbeddingResponse
 
 from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, LimitKey
 from judgeflow.providers.openai_lean import LeanChatClient, MalformedResponseError
 from judgeflow.rates import parse_retry_after
+
+if TYPE_CHECKING:
+    import openai
 
 __all__ = [
     "LOCAL_API_KEY",
@@ -85,6 +85,8 @@ def make_client(base_url: str | None = None, api_key: str | None = None, timeout
     ``base_url`` and ``api_key`` default to ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``. A local server with no
     key gets the placeholder `LOCAL_API_KEY`; any other server with no key raises `MissingAPIKeyError`.
     """
+    import openai  # the SDK takes half a second to import; chat alone never needs it
+
     url, key = _connection(base_url, api_key)
     return openai.AsyncOpenAI(api_key=key, base_url=url, timeout=timeout_s, max_retries=0)
 
@@ -111,8 +113,19 @@ def _scrub(text: str, secret: str | None) -> str:
     return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 3] + "..."
 
 
+def _sdk_loaded() -> bool:
+    """Whether the SDK is imported: if it is not, no error can be one of its exceptions (the lean chat client
+    imports it when it raises one), so classifying needs no import."""
+    return "openai" in sys.modules
+
+
 def _describe(error: BaseException, secret: str | None) -> str:
-    message = error.message if isinstance(error, openai.APIError) else str(error)
+    message = str(error)
+    if _sdk_loaded():
+        import openai
+
+        if isinstance(error, openai.APIError):
+            message = error.message
     return _scrub(f"{type(error).__name__}: {message}" if message else type(error).__name__, secret)
 
 
@@ -125,6 +138,13 @@ def classify_openai_error(
     Retry-After headers.
     """
     detail = _describe(error, secret)
+    if isinstance(error, MalformedResponseError | json.JSONDecodeError):
+        return ErrorDecision("transient", f"malformed response: {detail}")
+    if not _sdk_loaded():
+        return ErrorDecision("fatal", detail)
+    import openai
+    import pydantic  # imported by the SDK
+
     if isinstance(error, openai.APIStatusError):
         status = error.status_code
         if status == 429:
@@ -140,12 +160,14 @@ def classify_openai_error(
         return ErrorDecision("transient", f"malformed response: {detail}", status=error.status_code)
     if isinstance(error, openai.APIConnectionError):  # APITimeoutError included
         return ErrorDecision("transient", detail)
-    if isinstance(error, MalformedResponseError | json.JSONDecodeError | pydantic.ValidationError):
+    if isinstance(error, pydantic.ValidationError):
         return ErrorDecision("transient", f"malformed response: {detail}")
     return ErrorDecision("fatal", detail)
 
 
 def _vectors(response: object, expected: int) -> list[list[float]]:
+    from openai.types.create_embedding_response import CreateEmbeddingResponse
+
     if not isinstance(response, CreateEmbeddingResponse):
         raise MalformedResponseError(f"expected an embedding list, got {type(response).__name__}")
     try:
@@ -318,6 +340,8 @@ class OpenAIEmbedder(_OpenAIModel):
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Vectors for ``texts``, in order; more than 2048 texts are sent as several requests, one at a time."""
+        import openai
+
         vectors: list[list[float]] = []
         for start in range(0, len(texts), _MAX_EMBEDDING_INPUTS):
             batch = list(texts[start : start + _MAX_EMBEDDING_INPUTS])

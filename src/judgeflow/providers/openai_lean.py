@@ -7,7 +7,8 @@ at about a tenth of the CPU. Only chat completions go through it: files, fine-tu
 SDK, where speed does not matter.
 
 Errors are the SDK's own, so `judgeflow.providers.openai.classify_openai_error` and every caller see exactly
-what the SDK would have raised:
+what the SDK would have raised (the SDK is imported when the first one is raised, not before: a run whose calls
+all succeed never pays its half second of import time):
 
 * a 4xx/5xx answer is the ``openai.APIStatusError`` subclass the SDK picks for that status (``RateLimitError``
   for 429, ``InternalServerError`` for 5xx, ...), with the response headers (``Retry-After``...) and the parsed
@@ -35,15 +36,17 @@ import json
 import urllib.request
 import weakref
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import httpx2
-import openai
 
 from judgeflow.protocol.calls import ChatRequest, ChatResult
 from judgeflow.protocol.messages import Usage
+
+if TYPE_CHECKING:
+    import httpx2
+    import openai
 
 __all__ = ["LeanChatClient", "MalformedResponseError", "chat_body", "parse_chat_completion", "status_error"]
 
@@ -98,21 +101,27 @@ def parse_chat_completion(data: object, requested_model: str) -> ChatResult:
     )
 
 
-_STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
-    400: openai.BadRequestError,
-    401: openai.AuthenticationError,
-    403: openai.PermissionDeniedError,
-    404: openai.NotFoundError,
-    409: openai.ConflictError,
-    422: openai.UnprocessableEntityError,
-    429: openai.RateLimitError,
-}
+def _status_errors() -> dict[int, type[openai.APIStatusError]]:
+    import openai  # see the module docstring: imported on the first error
+
+    return {
+        400: openai.BadRequestError,
+        401: openai.AuthenticationError,
+        403: openai.PermissionDeniedError,
+        404: openai.NotFoundError,
+        409: openai.ConflictError,
+        422: openai.UnprocessableEntityError,
+        429: openai.RateLimitError,
+    }
 
 
 def status_error(
     status: int, headers: Mapping[str, str] | list[tuple[str, str]], content: bytes, request: httpx2.Request
 ) -> openai.APIStatusError:
     """The exception the SDK raises for an HTTP error answer (same class, message, body and headers)."""
+    import httpx2
+    import openai
+
     response = httpx2.Response(status, headers=headers, content=content, request=request)
     text = content.decode("utf-8", errors="replace").strip()
     message = f"Error code: {status}"
@@ -127,7 +136,7 @@ def status_error(
         if isinstance(detail, str) and detail:
             message += f" - {detail}"
     data = body.get("error", body) if isinstance(body, dict) else body
-    cls = _STATUS_ERRORS.get(status, openai.InternalServerError if status >= 500 else openai.APIStatusError)
+    cls = _status_errors().get(status, openai.InternalServerError if status >= 500 else openai.APIStatusError)
     return cls(message, response=response, body=data)
 
 
@@ -188,8 +197,12 @@ class LeanChatClient:
                 if status >= 400:
                     raise status_error(status, list(response.headers.items()), content, self._sdk_request())
         except TimeoutError:  # aiohttp's timeouts are asyncio.TimeoutError (TimeoutError on 3.11+)
+            import openai
+
             raise openai.APITimeoutError(request=self._sdk_request()) from None
         except aiohttp.ClientError as err:
+            import openai
+
             raise openai.APIConnectionError(
                 message=f"Connection error: {type(err).__name__}: {err}", request=self._sdk_request()
             ) from None
@@ -200,6 +213,8 @@ class LeanChatClient:
     def _sdk_request(self) -> httpx2.Request:
         # Only errors need it (the SDK's exceptions carry the request); one is enough for every error.
         if self._request is None:
+            import httpx2
+
             self._request = httpx2.Request("POST", self.url)
         return self._request
 

@@ -8,12 +8,51 @@ deterministic, so an offline run is reproducible to the last score.
 
 from __future__ import annotations
 
-from .answerer import NO_ANSWER, LocalExtractiveAnswerer
-from .bm25 import BM25Index
-from .questions import LocalQuestionWriter
-from .student import FEATURE_NAMES, LocalStudentJudge, LocalTrainerBackend, features, fit_student
-from .teacher import Grade, LocalTeacherJudge, grade
-from .text import Chunk, chunk_document, split_sentences, strip_markdown, tokenize
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .answerer import NO_ANSWER, LocalExtractiveAnswerer
+    from .bm25 import BM25Index
+    from .questions import LocalQuestionWriter
+    from .student import FEATURE_NAMES, LocalStudentJudge, LocalTrainerBackend, features, fit_student
+    from .teacher import Grade, LocalTeacherJudge, grade
+    from .text import Chunk, chunk_document, split_sentences, strip_markdown, tokenize
+
+# Loaded on first use (PEP 562), so that a judge run against an API, which only needs `text`, does not import
+# scipy for BM25.
+_HOMES = {
+    "NO_ANSWER": "answerer",
+    "LocalExtractiveAnswerer": "answerer",
+    "BM25Index": "bm25",
+    "LocalQuestionWriter": "questions",
+    "FEATURE_NAMES": "student",
+    "LocalStudentJudge": "student",
+    "LocalTrainerBackend": "student",
+    "features": "student",
+    "fit_student": "student",
+    "Grade": "teacher",
+    "LocalTeacherJudge": "teacher",
+    "grade": "teacher",
+    "Chunk": "text",
+    "chunk_document": "text",
+    "split_sentences": "text",
+    "strip_markdown": "text",
+    "tokenize": "text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
 
 __all__ = [
     "FEATURE_NAMES",
