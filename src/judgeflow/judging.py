@@ -9,6 +9,7 @@ judges the first is the reference, and the agreement of each other judge with it
 
 from __future__ import annotations
 
+import json
 from array import array
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -111,11 +112,15 @@ async def judge_file(
     if resume and store is not None:
         done = [await store.done_items("judgement", name) for name in names]
 
-    async def persist(judgement: Judgement) -> None:
-        if store is not None:
-            await store.record_item("judgement", judgement.id, judgement.judge, judgement_record(judgement))
-
     with JsonlSink(out) as sink:
+
+        async def keep(judgement: Judgement) -> None:
+            # One record, encoded once, for the output file and the store.
+            text = json.dumps(judgement_record(judgement, with_split=False), ensure_ascii=False)
+            sink.write_json(text)
+            if store is not None:
+                await store.record_item("judgement", judgement.id, judgement.judge, text)
+
         async with anyio.create_task_group() as tg:
             for (name, model), inbox in zip(judges, inboxes, strict=True):
                 judge = StudentJudge(model, workers=workers, batch_size=batch_size, name=name, publish=publish)
@@ -123,8 +128,7 @@ async def judge_file(
             verdicts.sender.close()
             writer = Router[Judgement](
                 (lambda _j: (0,)) if scorer else (lambda _j: ()),
-                record=lambda judgement: sink.write(judgement_record(judgement, with_split=False)),
-                persist=persist if store is not None else None,
+                persist=keep,
                 name="writer",
                 publish=publish,
             )

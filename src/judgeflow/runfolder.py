@@ -27,7 +27,11 @@ class JsonlSink:
         self.lines = 0
 
     def write(self, record: dict[str, Any]) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.write_json(json.dumps(record, ensure_ascii=False))
+
+    def write_json(self, text: str) -> None:
+        """Append a record already encoded as one line of JSON (no newline inside: `json.dumps` makes none)."""
+        self._file.write(text + "\n")
         self._file.flush()
         self.lines += 1
 

@@ -183,15 +183,17 @@ class RunStore:
 
     # ---------------------------------------------------------------------------------------------------- writes
 
-    def record_item_nowait(self, kind: ItemKind, item_id: str, judge: str, record: Mapping[str, Any]) -> None:
+    def record_item_nowait(self, kind: ItemKind, item_id: str, judge: str, record: Mapping[str, Any] | str) -> None:
         """Enqueue a question, answer or judgement (``judge`` is "" for the first two); `anyio.WouldBlock` when
-        ``max_pending`` rows are already waiting for the writer."""
+        ``max_pending`` rows are already waiting for the writer. ``record`` is a JSON object, or its JSON text
+        (a caller that also writes the record elsewhere encodes it once)."""
         if kind not in _KINDS:
             raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
-        self._enqueue(_UPSERT_ITEM, (kind, item_id, judge, json.dumps(record, ensure_ascii=False)))
+        text = record if isinstance(record, str) else json.dumps(record, ensure_ascii=False)
+        self._enqueue(_UPSERT_ITEM, (kind, item_id, judge, text))
 
     async def record_item(
-        self, kind: ItemKind, item_id: str, judge: str, record: Mapping[str, Any], *, durable: bool = False
+        self, kind: ItemKind, item_id: str, judge: str, record: Mapping[str, Any] | str, *, durable: bool = False
     ) -> None:
         """Enqueue an item once there is room; with ``durable``, return only after its batch committed."""
         await self._wait_for_room()
