@@ -14,6 +14,7 @@ from typing import Protocol, TextIO
 
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from judgeflow.protocol.bus import batches
 from judgeflow.protocol.events import (
     Event,
     ItemDone,
@@ -88,10 +89,11 @@ class PlainDisplay:
     async def show(self, events: MemoryObjectReceiveStream[Event]) -> None:
         last = time.monotonic()
         with events:
-            async for event in events:
-                self.state.fold(event)
-                if isinstance(event, RunFinished):
-                    self.finished = event
+            async for batch in batches(events):
+                for event in batch:
+                    self.state.fold(event)
+                    if isinstance(event, RunFinished):
+                        self.finished = event
                 now = time.monotonic()
                 if now - last >= self.interval:
                     last = now

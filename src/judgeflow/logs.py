@@ -29,6 +29,7 @@ import anyio
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from judgeflow.protocol.bus import batches
 from judgeflow.protocol.events import BudgetExhausted, CallRetry, Event, ItemFailed, Missed, RunFinished
 
 __all__ = [
@@ -198,5 +199,6 @@ class EventLogger:
         """Log ``events`` until the bus closes; ``events`` is this logger's own subscription and is closed here."""
         with events:
             task_status.started()
-            async for event in events:
-                self.log(event)
+            async for batch in batches(events):
+                for event in batch:
+                    self.log(event)

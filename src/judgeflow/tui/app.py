@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from judgeflow.protocol.bus import batches
 from judgeflow.protocol.channels import ChannelStats
 from judgeflow.protocol.events import Event, RunFinished
 
@@ -182,9 +183,11 @@ class DashboardApp(App[str | None]):
     async def _consume(self) -> None:
         state, clock = self.state, self.clock
         with self.events:
-            async for event in self.events:
-                state.fold(event, clock())
-                if isinstance(event, RunFinished):
+            async for batch in batches(self.events):
+                now = clock()
+                for event in batch:
+                    state.fold(event, now)
+                if any(isinstance(event, RunFinished) for event in batch):
                     break
         # The stream also ends without RunFinished when the bus closed after this display missed it.
         self._finish()
