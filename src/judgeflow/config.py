@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 
+LOCAL_RETRIEVERS = ("", "bm25", "minilm")
+"""Models of a local retriever: "" and "bm25" are BM25, "minilm" is dense retrieval (the local extra)."""
+
+
 class ConfigError(ValueError):
     """A configuration file that cannot be used; the message names the file and the key."""
 
@@ -75,13 +79,19 @@ class RoleConfig:
 
 @dataclass(frozen=True, slots=True)
 class RolesConfig:
-    """The model of each role; the retriever's ``local`` is BM25, otherwise an embeddings model."""
+    """The model of each role. The retriever's ``local`` model is ``bm25`` (the default) or ``minilm`` (dense
+    retrieval with MiniLM embeddings, on the CPU; needs the local extra); with a provider, an embeddings model."""
 
     question_writer: RoleConfig = field(default_factory=RoleConfig)
     retriever: RoleConfig = field(default_factory=RoleConfig)
     answerer: RoleConfig = field(default_factory=RoleConfig)
     teacher: RoleConfig = field(default_factory=RoleConfig)
     student: RoleConfig = field(default_factory=RoleConfig)
+
+    def __post_init__(self) -> None:
+        retriever = self.retriever
+        if retriever.provider == "local" and retriever.model not in LOCAL_RETRIEVERS:
+            raise ConfigError(f"roles.retriever: a local retriever is bm25 or minilm; got {retriever.model!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +116,16 @@ class DocumentsConfig:
 @dataclass(frozen=True, slots=True)
 class TrainerConfig:
     """How the student is trained: ``local`` (numpy), ``minilm`` (MiniLM fine-tuned on the CPU; needs the local
-    extra) or ``openai`` (the fine-tuning API)."""
+    extra) or ``openai`` (the fine-tuning API).
+
+    ``threads`` (torch threads while training) and ``precision`` (``float32`` or ``bfloat16`` autocast while
+    training) apply to ``minilm``; unset, the backend's defaults hold (one thread, float32: reproducible).
+    """
 
     backend: str = "local"
     epochs: int | None = None
+    threads: int | None = None
+    precision: str | None = None
     suffix: str = "judgeflow"
     job_id: str | None = None
     poll_interval_s: float = 10.0
@@ -119,6 +135,10 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("local", "minilm", "openai"):
             raise ConfigError(f"trainer.backend must be local, minilm or openai; got {self.backend!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"trainer.threads must be >= 1, got {self.threads}")
+        if self.precision not in (None, "float32", "bfloat16"):
+            raise ConfigError(f"trainer.precision must be float32 or bfloat16, got {self.precision!r}")
 
 
 @dataclass(frozen=True, slots=True)

