@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from anyio.abc import AsyncResource
+
 from judgeflow.protocol.calls import ChatRequest, ChatResult
 from judgeflow.store import CallRecord, RunStore, canonical_json
 
@@ -81,7 +83,7 @@ class CacheStats:
     remembered: int = 0
 
 
-class ResponseCache:
+class ResponseCache(AsyncResource):
     """Chat replies by request hash, over ``stores`` (the run's own first, then shared caches)."""
 
     def __init__(self, store: RunStore, *shared: RunStore) -> None:
@@ -96,12 +98,6 @@ class ResponseCache:
         cache = cls(store)
         cache._owned = (store,)
         return cache
-
-    async def __aenter__(self) -> ResponseCache:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the stores this cache opened itself (stores passed in belong to their opener)."""

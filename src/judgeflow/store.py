@@ -34,6 +34,7 @@ from typing import Any, Final, Literal, TypeAlias, TypeVar, get_args
 
 import anyio
 import anyio.lowlevel
+from anyio.abc import AsyncResource
 
 from judgeflow.config import ConfigError
 from judgeflow.pricing import ModelCost
@@ -134,7 +135,7 @@ def canonical_json(data: object) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-class RunStore:
+class RunStore(AsyncResource):
     """The durable record of one run (or of a response cache shared by runs): ``await RunStore.open(folder)``."""
 
     def __init__(self, path: Path, *, batch_rows: int, batch_delay_s: float, max_pending: int) -> None:
@@ -170,12 +171,6 @@ class RunStore:
                 await store.aclose()
             raise
         return store
-
-    async def __aenter__(self) -> RunStore:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     @property
     def stats(self) -> StoreStats:

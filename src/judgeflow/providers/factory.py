@@ -18,10 +18,10 @@ from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
+from anyio.abc import AsyncResource
 
 from judgeflow.calling import CallContext
 from judgeflow.components import Components
@@ -109,7 +109,7 @@ def merge_limits(a: Limits, b: Limits) -> Limits:
 
 
 @dataclass(slots=True)
-class RunResources:
+class RunResources(AsyncResource):
     """What the models of a run share and hold: the `CallContext` and the SDK clients (closed by `aclose`)."""
 
     context: CallContext
@@ -130,14 +130,6 @@ class RunResources:
     async def aclose(self) -> None:
         """Close every client the run opened (idempotent)."""
         await self.stack.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
 
 class ModelMaker:

@@ -46,13 +46,13 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx2
 import numpy as np
 import numpy.typing as npt
+from anyio.abc import AsyncResource
 from huggingface_hub import AsyncInferenceClient, ChatCompletionInputMessage, ChatCompletionOutput
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, OfflineModeIsEnabled
 
@@ -220,7 +220,7 @@ def pool_embeddings(array: npt.NDArray[Any], expected: int) -> list[list[float]]
     return [[float(x) for x in row] for row in array]
 
 
-class _HFModel:
+class _HFModel(AsyncResource):
     """Client ownership, routing and error policy shared by the chat model and the embedder."""
 
     _endpoint = ""
@@ -268,14 +268,6 @@ class _HFModel:
     async def aclose(self) -> None:
         """Close the HTTP connections of the client (idempotent)."""
         await self._client.close()  # type: ignore[no-untyped-call]
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         where = f", url={self.url!r}" if self.url is not None else ""

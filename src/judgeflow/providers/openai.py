@@ -37,9 +37,10 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+from anyio.abc import AsyncResource
 
 from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, LimitKey
 from judgeflow.providers.openai_lean import LeanChatClient, MalformedResponseError
@@ -188,7 +189,7 @@ def _vectors(response: object, expected: int) -> list[list[float]]:
     return vectors
 
 
-class _OpenAIModel:
+class _OpenAIModel(AsyncResource):
     """Client ownership and error policy shared by the chat model and the embedder."""
 
     _endpoint = ""
@@ -229,14 +230,6 @@ class _OpenAIModel:
         if self._owns_client:
             await self._client.close()
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(model={self.model!r}, provider={self.provider!r}, "
@@ -244,7 +237,7 @@ class _OpenAIModel:
         )
 
 
-class OpenAIChat:
+class OpenAIChat(AsyncResource):
     """A chat-completions model (`judgeflow.providers.base.ChatModel`) on OpenAI or a compatible server.
 
     Requests go through `judgeflow.providers.openai_lean.LeanChatClient` (aiohttp), not the SDK. Give either
@@ -300,14 +293,6 @@ class OpenAIChat:
     async def aclose(self) -> None:
         """Close the chat's HTTP session (a ``client`` passed in is left open: it belongs to the caller)."""
         await self._lean.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"OpenAIChat(model={self.model!r}, provider={self.provider!r}, base_url={self.base_url!r})"
