@@ -16,6 +16,7 @@ from judgeflow.protocol import (
     verdict_score,
     verdict_status,
 )
+from judgeflow.protocol.bus import batches
 from judgeflow.splits import assign_split, split_point
 
 pytestmark = pytest.mark.anyio
@@ -125,3 +126,14 @@ def test_split_is_deterministic_and_near_the_fraction() -> None:
 def test_split_rejects_a_bad_fraction() -> None:
     with pytest.raises(ValueError, match="train_fraction"):
         assign_split("x", seed=0, train_fraction=1.5)
+
+
+async def test_an_observer_takes_every_buffered_event_in_one_wake() -> None:
+    bus = EventBus()
+    events = bus.subscribe_nowait(buffer=16)
+    for i in range(5):
+        bus.publish(ItemDone("teacher", f"q{i}"))
+    bus.close()
+    with events:
+        got = [[event.item_id for event in batch if isinstance(event, ItemDone)] async for batch in batches(events)]
+    assert got == [["q0", "q1", "q2", "q3", "q4"]]
