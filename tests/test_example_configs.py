@@ -28,3 +28,17 @@ def test_local_server_config_points_every_role_at_localhost() -> None:
         assert role.provider == "openai"
         assert role.base_url is not None
         assert role.base_url.startswith("http://127.0.0.1:")
+
+
+def test_every_example_config_loads() -> None:
+    configs = sorted(EXAMPLES.glob("*.toml"))
+    assert len(configs) >= 4
+    for path in configs:
+        load_config(path)
+
+
+def test_smollm_example_asks_for_the_generative_answerer() -> None:
+    config = load_config(EXAMPLES / "local-smollm.toml")
+    assert (config.roles.answerer.provider, config.roles.answerer.model) == ("local", "smollm2")
+    assert config.is_local
+    assert not config.is_embedded_default

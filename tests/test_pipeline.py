@@ -11,6 +11,7 @@ import anyio.lowlevel
 import pytest
 
 from judgeflow import PipelineConfig, open_pipeline
+from judgeflow.config import DocumentsConfig
 from judgeflow.protocol import ActorFinished, ItemDone, RunFinished
 
 pytestmark = pytest.mark.anyio
@@ -105,3 +106,27 @@ async def test_pause_holds_intake_until_resumed(tmp_path: Path) -> None:
         run.resume()
         report = await run.wait()
     assert report["n_test"] > 0
+
+
+async def test_an_all_local_run_over_files_reads_the_files(tmp_path: Path) -> None:
+    # Local models, but the user's documents: the run must read them, not the bundled corpus.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "harbour.md").write_text(
+        "# Harbour town\n\nThe harbour town of Quillport was founded in 1702 by fishermen from the north. "
+        "In 1788 a stone lighthouse was built on the eastern cliff. The railway reached Quillport in 1861, "
+        "and the old fish market burned down in 1903.\n",
+        encoding="utf-8",
+    )
+    config = PipelineConfig(
+        out_dir=tmp_path / "run",
+        documents=DocumentsConfig(source="files", path=docs),
+        **SMALL,  # type: ignore[arg-type]
+    )
+    assert config.is_local
+    assert not config.is_embedded_default
+    async with open_pipeline(config) as run:
+        await run.wait()
+    questions = _lines(tmp_path / "run" / "questions.jsonl")
+    assert questions
+    assert all(q["id"].startswith("harbour") for q in questions)

@@ -31,6 +31,8 @@ __all__ = [
 
 LOCAL_RETRIEVERS = ("", "bm25", "minilm")
 """Models of a local retriever: "" and "bm25" are BM25, "minilm" is dense retrieval (the local extra)."""
+LOCAL_ANSWERERS = ("", "extractive", "smollm2")
+"""Models of a local answerer: "" and "extractive" copy sentences, "smollm2" is SmolLM2-135M-Instruct (opt-in)."""
 
 
 class ConfigError(ValueError):
@@ -80,7 +82,9 @@ class RoleConfig:
 @dataclass(frozen=True, slots=True)
 class RolesConfig:
     """The model of each role. The retriever's ``local`` model is ``bm25`` (the default) or ``minilm`` (dense
-    retrieval with MiniLM embeddings, on the CPU; needs the local extra); with a provider, an embeddings model."""
+    retrieval with MiniLM embeddings, on the CPU; needs the local extra); with a provider, an embeddings model.
+    The answerer's ``local`` model is ``extractive`` (the default) or ``smollm2`` (a real generative model on the
+    CPU, 1-3 s an answer; needs the smollm extra and weights)."""
 
     question_writer: RoleConfig = field(default_factory=RoleConfig)
     retriever: RoleConfig = field(default_factory=RoleConfig)
@@ -92,6 +96,9 @@ class RolesConfig:
         retriever = self.retriever
         if retriever.provider == "local" and retriever.model not in LOCAL_RETRIEVERS:
             raise ConfigError(f"roles.retriever: a local retriever is bm25 or minilm; got {retriever.model!r}")
+        answerer = self.answerer
+        if answerer.provider == "local" and answerer.model not in LOCAL_ANSWERERS:
+            raise ConfigError(f"roles.answerer: a local answerer is extractive or smollm2; got {answerer.model!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +187,17 @@ class PipelineConfig:
             all(role.provider == "local" for role in roles)
             and self.trainer.backend == "local"
             and self.documents.source != "wikipedia"
+        )
+
+    @property
+    def is_embedded_default(self) -> bool:
+        """True when every model is the default offline stand-in over the bundled corpus (no extra, no files)."""
+        roles = self.roles
+        return (
+            self.is_local
+            and self.documents.source == "bundled"
+            and roles.retriever.model in ("", "bm25")
+            and roles.answerer.model in ("", "extractive")
         )
 
     def __post_init__(self) -> None:

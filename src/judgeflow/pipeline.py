@@ -140,7 +140,7 @@ async def open_pipeline(
             configure_logging(out_dir)
             stack.callback(close_logging)
         cached = lambda: cache.stats.hits  # noqa: E731
-        if components is None and config.is_local:
+        if components is None and config.is_embedded_default:
             components = await anyio.to_thread.run_sync(local_components, config)
         elif components is None:
             from judgeflow.providers.factory import build_components

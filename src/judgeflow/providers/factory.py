@@ -41,7 +41,7 @@ from judgeflow.prompts import (
 from judgeflow.protocol.bus import Publish
 from judgeflow.protocol.calls import LimitKey
 from judgeflow.protocol.messages import Document
-from judgeflow.providers.base import ChatModel, Embedder, JudgeModel, SearchIndex, TrainerBackend
+from judgeflow.providers.base import AnswerModel, ChatModel, Embedder, JudgeModel, SearchIndex, TrainerBackend
 from judgeflow.providers.openai import MissingAPIKeyError, OpenAIChat, OpenAIEmbedder, make_client
 from judgeflow.roles import EmbeddingIndex, LLMAnswerer, LLMJudge, LLMQuestionWriter
 
@@ -272,7 +272,9 @@ async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, ca
         )
     )
     answerer = (
-        LocalExtractiveAnswerer()
+        _smollm_answerer(roles.answerer, prompts)
+        if roles.answerer.provider == "local" and roles.answerer.model == "smollm2"
+        else LocalExtractiveAnswerer()
         if roles.answerer.provider == "local"
         else LLMAnswerer(
             maker.chat(roles.answerer, "roles.answerer"),
@@ -334,6 +336,16 @@ async def _documents(config: PipelineConfig, cache_dir: Path) -> list[Document]:
         assert source.path is not None  # DocumentsConfig checks it
         return await anyio.to_thread.run_sync(load_documents, source.path)
     return load_corpus(config.cities)
+
+
+def _smollm_answerer(role: RoleConfig, prompts: Prompts) -> AnswerModel:
+    """SmolLM2-135M-Instruct on the CPU (`judgeflow.providers.neural.smollm`), loaded on its first answer."""
+    from judgeflow.providers.neural.smollm import SmolLMAnswerer, SmolLMUnavailableError
+
+    try:
+        return SmolLMAnswerer(max_new_tokens=role.max_tokens or 48, prompt=prompts.answer)
+    except (SmolLMUnavailableError, ValueError) as error:
+        raise ConfigError(f"roles.answerer: {error}") from None
 
 
 async def _minilm_index(documents: Sequence[Document], chunk_words: int) -> SearchIndex:
