@@ -497,3 +497,90 @@ async def test_run_with_dashboard_runs_next_to_the_pipeline_with_textuals_task_f
         assert report["n_test"] > 0
     finally:
         loop.set_task_factory(factory)
+
+
+# -- a judge run ---------------------------------------------------------------------------------------------------
+
+JUDGE_NAMES = ("openai:gpt-4o", "local:teacher")
+
+
+def judge_events(seconds: int = 10, per_second: int = 10) -> list[tuple[float, list[Event]]]:
+    """What `judge_file` publishes for 300 items and two judges, second by second (ScoreUpdates left out)."""
+    start: list[Event] = [
+        RunStarted("out.jsonl", 0, kind="judge", n_items=300, judges=dict.fromkeys(JUDGE_NAMES, 300)),
+        *(ActorStarted(name, 32) for name in JUDGE_NAMES),
+        *(ActorStarted(name, 1) for name in ("writer", "scorer", "items")),
+    ]
+    script = [(T0, start)]
+    for second in range(1, seconds + 1):
+        events: list[Event] = []
+        for i in range(per_second):
+            item = f"item-{second}-{i}"
+            events.append(CallFinished("openai:gpt-4o", "gpt-4o", 0.3, Usage(300, 8), 0.001))
+            events += [ItemDone(name, item) for name in JUDGE_NAMES]
+        script.append((T0 + second, events))
+    return script
+
+
+def test_pipeline_table_of_a_judge_run_leaves_out_the_empty_inbox_columns() -> None:
+    state = DashboardState()
+    state.fold(RunStarted("out.jsonl", 0, kind="judge", n_items=10, judges={"j": 10}), 0.0)
+    state.fold(ItemDone("j", "a"), 0.5)
+    actors = state.snapshot(1.0).actors
+    header = render_text(render_pipeline(actors, [], Palette(), judging=True), 140).splitlines()[0].split()
+    assert header[0] == "judge"
+    assert "inbox" not in header
+    assert "progress" in header
+    with_channels = render_text(render_pipeline(actors, [ChannelView("j.inbox", 8, 3, 5, 9, 0.0)], Palette()), 140)
+    assert "inbox" in with_channels.splitlines()[0].split()
+
+
+@pytest.mark.anyio
+async def test_the_judge_dashboard_shows_judges_verdicts_and_no_training(bus: EventBus) -> None:
+    clock = FakeClock()
+    app = WatchedApp(bus.subscribe_nowait(), clock=clock, exit_when_done=True, state=DashboardState(mode="judge"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        # Before the run starts (the items file is being checked): judge words already, no pipeline stages.
+        assert "checking the items" in shown(app.query_one(StatusBar))
+        assert not app.throughput.stages
+        assert not app.training.display
+        assert app.check_action("toggle_pause", ()) is False  # nothing to pause: the footer does not offer it
+
+        folded = app.state.events
+        for now, events in judge_events():
+            clock.now = now
+            for event in events:
+                bus.publish(event)
+            folded += len(events)
+            while app.state.events < folded:
+                await pilot.pause()
+        clock.now = T0 + 10.5
+        app.repaint()
+        await pilot.pause()
+
+        status = shown(app.query_one(StatusBar))
+        assert "● judging" in status
+        assert "out out.jsonl" in status
+        pipeline = app.query_one(PipelinePanel)
+        assert pipeline.border_title == "Judges"
+        rows = [line.split()[1] for line in shown(pipeline).splitlines()[1:] if line.strip()]
+        assert rows == list(JUDGE_NAMES)  # not the quiet items, writer and scorer
+        assert app.throughput.stages == JUDGE_NAMES
+        sparklines = list(app.throughput.query(Sparkline))
+        assert len(sparklines) == 2
+        assert max(sparklines[0].data or [0]) == 10  # openai:gpt-4o, 10 verdicts a second
+        progress = shown(app.query_one(ProgressPanel))
+        assert "verdicts 200 / 600" in progress
+        assert "300 in the file, 2 judges" in progress
+        assert " 33%" in progress
+        assert "ETA      0:" in progress  # about 20 s left
+        assert not app.training.display
+        assert app.query_one(AgreementPanel).border_title == "Agreement with the reference judge"
+        assert app.query_one(HeatMapPanel).border_title == "Reference × judge scores"
+
+        bus.publish(RunFinished("out.jsonl", ok=True))
+        with anyio.fail_after(10):
+            await app.exited.wait()
+    assert app.finished
+    assert app.return_value == "out.jsonl"

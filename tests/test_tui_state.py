@@ -401,3 +401,108 @@ def test_missed_events_are_summed() -> None:
     state.fold(Missed(4), 1.0)
     snapshot = state.snapshot(1.0)
     assert (snapshot.missed, snapshot.events) == (7, 2)
+
+
+# -- a judge run ---------------------------------------------------------------------------------------------------
+
+JUDGES = {"openai:gpt-4o": 300, "local:teacher": 300}
+
+
+def judge_run_started(judges: dict[str, int] = JUDGES, n_items: int = 300) -> RunStarted:
+    return RunStarted("out.jsonl", 0, kind="judge", n_items=n_items, judges=judges)
+
+
+def judge_run_events(seconds: int, per_second: int = 10) -> list[tuple[float, Event]]:
+    """What `judge_file` publishes, in the order it does: the readers and routers report only at start."""
+    timed: list[tuple[float, Event]] = [(0.0, judge_run_started())]
+    timed += [(0.0, ActorStarted(name, 32)) for name in JUDGES]
+    timed += [(0.0, ActorStarted(name, 1)) for name in ("writer", "scorer", "items")]
+    for second in range(seconds):
+        for i in range(per_second):
+            item = f"item-{second}-{i}"
+            timed.append((second + 0.5, CallFinished("openai:gpt-4o", "gpt-4o", 0.3, Usage(100, 5), 0.001)))
+            timed.append((second + 0.5, ItemDone("openai:gpt-4o", item)))
+            timed.append((second + 0.5, ItemDone("local:teacher", item)))
+    return timed
+
+
+def test_a_pipeline_run_start_keeps_the_pipeline_mode() -> None:
+    state = DashboardState()
+    state.fold(RunStarted("runs/x", 4), 0.0)
+    snapshot = state.snapshot(0.0)
+    assert (snapshot.mode, snapshot.progress.judges, snapshot.progress.items) == ("run", 0, None)
+    assert state.documents == 4
+
+
+def test_a_judge_run_counts_verdicts_of_its_judges_against_the_known_total() -> None:
+    state = DashboardState(window_s=10)
+    fold_all(state, judge_run_events(seconds=10))
+    snapshot = state.snapshot(10.0)
+    assert snapshot.mode == "judge"
+    assert snapshot.status == "running"
+    assert snapshot.out_dir == "out.jsonl"
+    progress = snapshot.progress
+    assert (progress.done, progress.total, progress.exact) == (200, 600, True)
+    assert (progress.items, progress.judges) == (300, 2)
+    assert progress.fraction == pytest.approx(1 / 3)
+    assert progress.eta_s is not None
+    assert 15 < progress.eta_s < 25  # 400 verdicts left at about 20 a second
+    judge = snapshot.actor("openai:gpt-4o")
+    assert judge is not None
+    assert (judge.total, judge.total_exact) == (300, True)
+    assert judge.progress == pytest.approx(1 / 3)
+    assert judge.eta_s == pytest.approx(200 / 10.0)
+    # 10 items a second at $0.001: $0.10 spent of $0.30 projected.
+    assert snapshot.costs.projected_usd == pytest.approx(0.3)
+    assert not snapshot.costs.projection_partial
+
+
+def test_a_judge_run_lists_its_judges_first_and_hides_the_quiet_readers_and_routers() -> None:
+    state = DashboardState()
+    fold_all(state, judge_run_events(seconds=2))
+    names = [view.name for view in state.snapshot(2.0).actors]
+    assert names == ["openai:gpt-4o", "local:teacher"]  # not items, writer or scorer: they report only at the end
+    # An actor that does report as it goes is shown, after the judges.
+    state.fold(ItemFailed("helper", "item-x", "ValueError: bad"), 2.5)
+    assert [view.name for view in state.snapshot(2.5).actors] == ["openai:gpt-4o", "local:teacher", "helper"]
+    # The final counts of the quiet ones do not bring them back.
+    state.fold(ActorFinished("writer", 40, 40, 0), 3.0)
+    assert "writer" not in [view.name for view in state.snapshot(3.0).actors]
+
+
+def test_a_resumed_judge_run_counts_only_what_is_left() -> None:
+    state = DashboardState()
+    state.fold(judge_run_started({"openai:gpt-4o": 120, "local:teacher": 0}), 0.0)
+    state.fold(ActorStarted("local:teacher", 32), 0.0)
+    for i in range(60):
+        state.fold(ItemDone("openai:gpt-4o", f"item-{i}"), 1.0)
+    snapshot = state.snapshot(1.0)
+    assert (snapshot.progress.done, snapshot.progress.total, snapshot.progress.items) == (60, 120, 300)
+    teacher = snapshot.actor("local:teacher")
+    assert teacher is not None
+    assert (teacher.progress, teacher.eta_s) == (1.0, 0.0)  # nothing was left for it
+
+
+def test_a_judge_run_ends_finished_or_failed() -> None:
+    state = DashboardState()
+    fold_all(state, [*judge_run_events(seconds=2), (3.0, RunFinished("out.jsonl", ok=True))])
+    snapshot = state.snapshot(9.0)
+    assert (snapshot.status, snapshot.elapsed_s, snapshot.progress.fraction) == ("finished", 3.0, 1.0)
+    failed = DashboardState(mode="judge")
+    failed.fold(RunFinished("out.jsonl", ok=False, message="InputError: items.jsonl:2: invalid JSON"), 1.0)
+    assert (failed.snapshot(1.0).status, failed.snapshot(1.0).message) == (
+        "failed",
+        "InputError: items.jsonl:2: invalid JSON",
+    )
+
+
+def test_judge_mode_from_the_caller_before_the_run_says_so() -> None:
+    state = DashboardState(mode="judge")
+    snapshot = state.snapshot(0.0)
+    assert (snapshot.mode, snapshot.status, snapshot.actors) == ("judge", "waiting", ())
+    # Verdicts before the run's start was received (it was missed): the judges are whoever reports them.
+    state.fold(ItemDone("openai:gpt-4o", "item-1"), 1.0)
+    state.fold(ActorStarted("items", 1), 1.0)
+    snapshot = state.snapshot(1.0)
+    assert [view.name for view in snapshot.actors] == ["openai:gpt-4o"]
+    assert snapshot.progress.total is None

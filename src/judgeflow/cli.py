@@ -313,7 +313,7 @@ def _judge(args: argparse.Namespace) -> int:
                     from judgeflow.tui import TextualDisplay
 
                     async def watch() -> None:
-                        await TextualDisplay(exit_when_done=True).show(events)
+                        await TextualDisplay(exit_when_done=True, mode="judge").show(events)
                         tg.cancel_scope.cancel()  # the user quit, or judging is over: either way nothing is left
 
                     tg.start_soon(watch)

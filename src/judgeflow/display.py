@@ -21,6 +21,7 @@ from judgeflow.protocol.events import (
     ItemFailed,
     Missed,
     RunFinished,
+    RunStarted,
     ScoreUpdate,
     TrainingStatus,
 )
@@ -48,6 +49,8 @@ class ProgressState:
         self.training = ""
         self.scores: dict[str, ScoreUpdate] = {}
         self.last_errors: list[str] = []
+        self.totals: dict[str, int] = {}
+        """How many items each actor will get, when the run says so (a judge run names its judges' totals)."""
 
     def fold(self, event: Event) -> None:
         if isinstance(event, ItemDone):
@@ -61,10 +64,16 @@ class ProgressState:
             self.scores[event.judge] = event
         elif isinstance(event, Missed):
             self.missed += event.count
+        elif isinstance(event, RunStarted):
+            self.totals.update(event.judges)
 
     def line(self) -> str:
         """Items done per actor (in the order actors first reported), training, live agreement, failures."""
-        parts = [f"{actor} {count}" for actor, count in self.done.items() if actor not in _QUIET]
+        parts = [
+            f"{actor} {count}" + (f"/{self.totals[actor]}" if actor in self.totals else "")
+            for actor, count in self.done.items()
+            if actor not in _QUIET
+        ]
         if self.training:
             parts.append(f"[{self.training}]")
         for judge, update in sorted(self.scores.items()):

@@ -8,8 +8,9 @@ one per item costs microseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TypeAlias
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
 
 from .messages import ScoreUpdate, Usage
 
@@ -34,8 +35,18 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
+    """A run began: ``kind`` "run" is the distillation pipeline over ``n_documents`` documents; "judge" is
+    ``judgeflow judge`` over a file of ``n_items`` items, with ``judges`` (the first is the reference) mapped to
+    how many items each will judge in this run (fewer than ``n_items`` when a resumed run already has some).
+
+    ``out_dir`` is the run folder, or for a judge run the output file.
+    """
+
     out_dir: str
     n_documents: int
+    kind: Literal["run", "judge"] = "run"
+    n_items: int | None = None
+    judges: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,9 @@ awaited but the next event); the panels are repainted from a snapshot 4 times a 
 run's actors never wait for the app: the event bus gives it a bounded buffer and drops what overflows, and
 the app shows how many events it missed. The only thing the app can ask of the run is to pause or resume its
 intake of new questions, through a small `Controls` object.
+
+A judge run (``judgeflow judge``) is shown by the same app: its `RunStarted` says so, or the caller does
+(``state=DashboardState(mode="judge")``), and the panels use the judge run's words and rows (see `widgets`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from judgeflow.protocol.events import Event, RunFinished
 
 from .state import DashboardState, Snapshot
 from .widgets import (
+    SPARK_STAGES,
     AgreementPanel,
     ChannelView,
     CostsPanel,
@@ -60,6 +64,9 @@ HELP = """\
 [b]Cost[/b]      spent so far and projected at completion (each stage's cost per item times its total).
 [b]Agreement[/b] each student against the teacher on held-out items; 95% bootstrap CIs once final.
 [b]Heat map[/b]  counts of items by teacher score (rows) and student score (columns).
+
+[b]judgeflow judge[/b]  one row per judge; progress counts verdicts (one per item and judge); the first judge
+          is the reference the others' agreement and heat maps are measured against.
 """
 
 
@@ -134,6 +141,7 @@ class DashboardApp(App[str | None]):
         self.clock = clock
         self.finished = False
         self._out_dir = None if out_dir is None else str(out_dir)
+        self._mode = self.state.mode
 
     @property
     def out_dir(self) -> str | None:
@@ -145,7 +153,8 @@ class DashboardApp(App[str | None]):
         # the app is shutting down, when querying the active screen would not find them.
         self.status_bar = StatusBar(id="status")
         self.pipeline = PipelinePanel(id="pipeline")
-        self.throughput = ThroughputPanel(id="throughput")
+        # A judge run's sparklines follow its judges, which the events name.
+        self.throughput = ThroughputPanel(SPARK_STAGES if self.state.mode == "run" else (), id="throughput")
         self.progress = ProgressPanel(id="progress")
         self.training = TrainingPanel(id="training")
         self.agreement = AgreementPanel(id="agreement")
@@ -168,6 +177,10 @@ class DashboardApp(App[str | None]):
             yield self.providers
             yield self.errors
         yield Footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # A judge run cannot be paused: its footer does not offer what the key would refuse.
+        return not (action == "toggle_pause" and self.controls is None and self.state.mode == "judge")
 
     def on_mount(self) -> None:
         if self._out_dir is not None and self.state.out_dir is None:
@@ -213,6 +226,9 @@ class DashboardApp(App[str | None]):
     def repaint(self) -> None:
         """Paint every panel from one snapshot."""
         snapshot = self.snapshot()
+        if snapshot.mode != self._mode:
+            self._mode = snapshot.mode
+            self.refresh_bindings()
         channels = [ChannelView.read(stats) for stats in self.channels]
         paused = self.controls.paused if self.controls is not None else False
         self.status_bar.show(snapshot, paused=paused, channels=channels)

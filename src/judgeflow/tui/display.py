@@ -17,6 +17,8 @@ from judgeflow.protocol.channels import ChannelStats
 from judgeflow.protocol.events import Event
 
 from .app import Controls, DashboardApp, ReportSource
+from .state import DashboardState
+from .views import RunMode
 
 if TYPE_CHECKING:
     from judgeflow.pipeline import PipelineRun
@@ -28,7 +30,8 @@ class TextualDisplay:
     """Shows a run on the terminal dashboard until the user quits (or the run ends, with ``exit_when_done``).
 
     After `show` returns, ``finished`` says whether the run had finished (False: the user quit early) and
-    ``out_dir`` where its folder is.
+    ``out_dir`` where its folder is. ``mode="judge"`` lays the dashboard out for ``judgeflow judge`` from the
+    first frame, before the run's own `RunStarted` says so (it comes once the items file has been checked).
     """
 
     def __init__(
@@ -42,8 +45,10 @@ class TextualDisplay:
         exit_when_done: bool = False,
         headless: bool = False,
         size: tuple[int, int] | None = None,
+        mode: RunMode = "run",
     ) -> None:
         self.channels = channels
+        self.mode: RunMode = mode
         self.controls = controls
         self.report = report
         self.split_counts = split_counts
@@ -84,6 +89,7 @@ class TextualDisplay:
             report=self.report,
             split_counts=self.split_counts,
             out_dir=self.out_dir,
+            state=DashboardState(mode=self.mode),
         )
         result = await app.run_async(headless=self.headless, size=self.size)
         self.out_dir = result or app.out_dir

@@ -8,7 +8,7 @@ the share of held-out questions so far. An estimated total is marked as such, al
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from .series import Eta
@@ -127,11 +127,15 @@ def progress_view(
     status: RunStatus,
     eta: Eta,
     elapsed_s: float | None,
+    stages: Sequence[str] = STAGES,
 ) -> ProgressView:
-    """All stages together: items done of the (known or estimated) total, and the ETA from ``eta``'s speed."""
+    """All ``stages`` together: items done of the (known or estimated) total, and the ETA from ``eta``'s speed.
+
+    A judge run passes its judges as the stages: its progress counts verdicts, against totals known from the start.
+    """
     done = total = 0
     exact = True
-    for name in STAGES:
+    for name in stages:
         known = totals.get(name)
         if known is None:
             exact = False

@@ -32,11 +32,12 @@ _METRIC_LABELS = {
 
 
 def render_agreement(
-    agreement: Sequence[AgreementView], difference: DifferenceView | None, palette: Palette
+    agreement: Sequence[AgreementView], difference: DifferenceView | None, palette: Palette, *, judging: bool = False
 ) -> RenderableType:
-    """Each student's agreement with the reference judge; 95% bootstrap CIs once final."""
+    """Each student's (or in a judge run, each judge's) agreement with the reference judge; 95% CIs once final."""
     if not agreement:
-        return Text("no scores yet: agreement appears once a student and the teacher judged the same item", palette.dim)
+        pair = "a judge and the reference" if judging else "a student and the teacher"
+        return Text(f"no scores yet: agreement appears once {pair} judged the same item", palette.dim)
     reference = agreement[0].reference
     table = Table(expand=True, box=None, padding=(0, 1), header_style=palette.accent)
     table.add_column(f"vs {reference}", no_wrap=True)
@@ -63,23 +64,29 @@ def render_agreement(
     return Group(table, line)
 
 
-def render_heatmaps(heatmaps: Sequence[HeatMapView], low: Color, high: Color, palette: Palette) -> RenderableType:
-    """One 5x5 grid per student: rows are the teacher's score (5 on top), columns the student's."""
+def render_heatmaps(
+    heatmaps: Sequence[HeatMapView], low: Color, high: Color, palette: Palette, *, judging: bool = False
+) -> RenderableType:
+    """One 5x5 grid per student: rows are the teacher's score (5 on top), columns the student's.
+
+    In a judge run, rows are the reference judge's score and columns the other judge's (``R╲J`` in the corner).
+    """
     if not heatmaps:
         return Text("no paired scores yet", palette.dim)
+    corner = "R╲J" if judging else "T╲S"
     outer = Table.grid(padding=(0, 3))
     for _ in heatmaps:
         outer.add_column()
-    outer.add_row(*(_heatmap(view, low, high, palette) for view in heatmaps))
+    outer.add_row(*(_heatmap(view, low, high, palette, corner) for view in heatmaps))
     return outer
 
 
-def _heatmap(view: HeatMapView, low: Color, high: Color, palette: Palette) -> RenderableType:
+def _heatmap(view: HeatMapView, low: Color, high: Color, palette: Palette, corner: str) -> RenderableType:
     grid = Table.grid()
     grid.add_column(width=4, no_wrap=True)
     for _ in range(SCORE_LEVELS):
         grid.add_column(width=4, justify="right", no_wrap=True)
-    grid.add_row(Text("T╲S", palette.dim), *(Text(f"{s}", palette.dim) for s in range(1, SCORE_LEVELS + 1)))
+    grid.add_row(Text(corner, palette.dim), *(Text(f"{s}", palette.dim) for s in range(1, SCORE_LEVELS + 1)))
     for level in range(SCORE_LEVELS, 0, -1):
         cells: list[RenderableType] = [Text(f"{level}", palette.dim)]
         for count in view.counts[level - 1]:

@@ -5,6 +5,10 @@ throughput windows, ETAs and the cost projection are plain arithmetic, tested wi
 Folding one event costs a few dictionary and deque operations; the app folds every event it receives and paints
 a `Snapshot` a few times a second, so however many events a fast run publishes, the terminal sets no pace.
 
+A judge run (``judgeflow judge``, told by its `RunStarted` or by the caller's ``mode``) is folded the same way,
+but shown differently: its judges stand where the pipeline's stages stand (progress, ETA, the listed actors), and
+the routers and readers that report only at start and finish are left out, as they would show zeros until the end.
+
 Some facts are not in the event stream and are handed in by whoever knows them: the per-item score pairs behind
 the heat map (`DashboardState.fold_pair`), how many questions went to each split (`observe_split`, read from
 the run's live counters), the final report with its confidence intervals (`fold_report`) and, when the caller
@@ -17,6 +21,7 @@ re-exported here, where the dashboard has always imported them from.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -65,6 +70,7 @@ from .views import (
     HeatMapView,
     ModelView,
     ProgressView,
+    RunMode,
     RunStatus,
     Snapshot,
     TrainingView,
@@ -87,6 +93,7 @@ __all__ = [
     "ModelView",
     "PerSecond",
     "ProgressView",
+    "RunMode",
     "RunStatus",
     "Snapshot",
     "TrainingView",
@@ -112,8 +119,12 @@ class DashboardState:
         errors_kept: int = 8,
         training_kept: int = 6,
         expected: Mapping[str, int] | None = None,
+        mode: RunMode = "run",
     ) -> None:
         self.window_s = window_s
+        self.mode: RunMode = mode
+        self.judges: tuple[str, ...] = ()
+        self.items: int | None = None
         self.history_s = history_s
         self.status: RunStatus = "waiting"
         self.message = ""
@@ -137,6 +148,7 @@ class DashboardState:
         self._expected: dict[str, int] = dict(expected or {})
         self._split: tuple[int, int] | None = None
         self._eta = Eta()
+        self._counted: frozenset[str] = frozenset(STAGES)
 
     # -- feeds ---------------------------------------------------------------------------------------------------
 
@@ -145,6 +157,7 @@ class DashboardState:
         self.events += 1
         if isinstance(event, ItemDone):
             actor = self._actor(event.actor, now)
+            actor.live = True
             actor.out += 1
             actor.outputs.add(now)
             separator = _DOCUMENT_OF_QUESTION.get(event.actor)
@@ -159,6 +172,7 @@ class DashboardState:
             self._call(event, now)
         elif isinstance(event, ItemFailed):
             actor = self._actor(event.actor, now)
+            actor.live = True
             actor.failed += 1
             self.failures += 1
             if event.actor not in _DOCUMENT_OF_QUESTION:
@@ -216,8 +230,12 @@ class DashboardState:
         elif isinstance(event, RunStarted):
             self.status = "running"
             self.out_dir = event.out_dir
-            self.documents = event.n_documents
             self.started_at = now
+            if event.kind == "judge":
+                self._start_judging(event)
+            else:
+                self.mode = "run"
+                self.documents = event.n_documents
         elif isinstance(event, RunFinished):
             self.status = "finished" if event.ok else "failed"
             self.message = event.message
@@ -257,12 +275,24 @@ class DashboardState:
         """The caller knows how many items ``actor`` will get: use that instead of an estimate."""
         self._expected[actor] = total
 
+    def _start_judging(self, event: RunStarted) -> None:
+        self.mode = "judge"
+        self.items = event.n_items
+        self.judges = tuple(event.judges)
+        self._expected.update(event.judges)
+        self._counted = frozenset(self.judges)
+
     # -- snapshot ------------------------------------------------------------------------------------------------
 
     def snapshot(self, now: float) -> Snapshot:
         """Frozen views of everything, as of ``now``."""
         totals = self._totals()
         elapsed = self._elapsed(now)
+        progress = progress_view(
+            totals, self._actors, now, status=self.status, eta=self._eta, elapsed_s=elapsed, stages=self._stages()
+        )
+        if self.mode == "judge":
+            progress = dataclasses.replace(progress, items=self.items, judges=len(self.judges))
         actors = tuple(
             actor_view(
                 actor,
@@ -294,13 +324,14 @@ class DashboardState:
             heatmaps=tuple(
                 heatmap_view(judge, self._pairs[judge]) for judge in ordered(self._pairs, _PREFERRED_JUDGES)
             ),
-            progress=progress_view(totals, self._actors, now, status=self.status, eta=self._eta, elapsed_s=elapsed),
+            progress=progress,
             training=tuple(self._training.values()),
             training_log=tuple(self._training_log),
             errors=tuple(self._errors),
             failures=self.failures,
             missed=self.missed,
             events=self.events,
+            mode=self.mode,
         )
 
     # -- internals -----------------------------------------------------------------------------------------------
@@ -320,12 +351,12 @@ class DashboardState:
     def _advance(self, actor: ActorTally, now: float, count: int = 1) -> None:
         actor.done_in += count
         actor.inputs.add(now, count)
-        if actor.name in STAGES:
+        if actor.name in self._counted:
             self._sample_eta(now)
 
     def _sample_eta(self, now: float) -> None:
         actors = self._actors
-        self._eta.add(now, sum(actors[name].done_in for name in STAGES if name in actors))
+        self._eta.add(now, sum(actors[name].done_in for name in self._counted if name in actors))
 
     def _call(self, event: CallFinished, now: float) -> None:
         model = self._model(event.model)
@@ -337,6 +368,7 @@ class DashboardState:
             model.input_tokens += event.usage.input_tokens
             model.output_tokens += event.usage.output_tokens
         actor = self._actor(event.actor, now)
+        actor.live = True
         actor.calls += 1
         actor.latency.add(now, event.latency_s)
         if event.cost_usd:
@@ -355,12 +387,24 @@ class DashboardState:
         actor.failed = max(actor.failed, event.failed)
         if event.actor == "trainer":
             actor.done_in = 1
-        if event.actor in STAGES:
+        if event.actor in self._counted:
             self._sample_eta(now)
 
     def _ordered_actors(self) -> list[ActorTally]:
+        if self.mode == "judge":
+            # The judges in the order they were named (the reference first), then whatever else reports as it goes.
+            rank = {name: index for index, name in enumerate(self.judges)}
+            shown = (a for a in self._actors.values() if a.name in rank or a.live)
+            return sorted(shown, key=lambda a: (rank.get(a.name, len(rank)), a.order))
         rank = {name: index for index, name in enumerate(ACTOR_ORDER)}
         return sorted(self._actors.values(), key=lambda a: (rank.get(a.name, len(rank)), a.order))
+
+    def _stages(self) -> tuple[str, ...]:
+        """The actors whose work the overall progress counts: the pipeline's stages, or a judge run's judges."""
+        if self.mode == "run":
+            return STAGES
+        # Without the run's start (missed, or not yet published) the judges are whoever reports verdicts.
+        return self.judges or tuple(actor.name for actor in self._actors.values() if actor.live)
 
     def _elapsed(self, now: float) -> float | None:
         if self.started_at is None:

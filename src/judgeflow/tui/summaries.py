@@ -20,7 +20,8 @@ __all__ = ["render_costs", "render_errors", "render_progress", "render_status", 
 
 
 def render_status(snapshot: Snapshot, *, paused: bool, channels: Sequence[ChannelView] = ()) -> Text:
-    """The one-line status: what the run is doing, for how long, and where its folder is."""
+    """The one-line status: what the run is doing, for how long, and where its folder (or output file) is."""
+    judging = snapshot.mode == "judge"
     text = Text()
     if snapshot.status == "finished":
         text.append(" ✔ finished — press q to exit ", "bold")
@@ -29,12 +30,15 @@ def render_status(snapshot: Snapshot, *, paused: bool, channels: Sequence[Channe
     elif paused:
         text.append(" ‖ paused — press p to resume ", "bold")
     elif snapshot.status == "running":
-        text.append(" ● running ")
+        text.append(" ● judging " if judging else " ● running ")
+    elif judging:
+        # A judge run checks its whole file before it starts: a large file takes a while.
+        text.append(" ○ checking the items ")
     else:
         text.append(" ○ waiting for the run to start ")
     text.append(f"  elapsed {fmt_duration(snapshot.elapsed_s)}")
     if snapshot.out_dir:
-        text.append(f"  run folder {snapshot.out_dir}")
+        text.append(f"  {'out' if judging else 'run folder'} {snapshot.out_dir}")
     text.append(f"  events {snapshot.events:,}")
     if snapshot.missed:
         text.append(f"  missed {snapshot.missed:,}")
@@ -45,7 +49,10 @@ def render_status(snapshot: Snapshot, *, paused: bool, channels: Sequence[Channe
 
 
 def render_progress(progress: ProgressView, palette: Palette, *, width: int = 24) -> RenderableType:
-    """Overall progress (estimated totals are marked ~), elapsed time and the ETA."""
+    """Overall progress (estimated totals are marked ~), elapsed time and the ETA.
+
+    A judge run counts verdicts (one per item and judge), and names the file's size on a line of its own.
+    """
     grid = two_column_grid()
     percent = "" if progress.fraction is None else f" {progress.fraction * 100:3.0f}%"
     grid.add_row("overall", Text(bar(progress.fraction, width) + percent, palette.good if progress.fraction else ""))
@@ -53,7 +60,13 @@ def render_progress(progress: ProgressView, palette: Palette, *, width: int = 24
         items = f"{progress.done:,} done, total unknown yet"
     else:
         items = f"{progress.done:,} / {'' if progress.exact else '~'}{progress.total:,}"
-    grid.add_row("items", items)
+    if progress.judges:
+        grid.add_row("verdicts", items)
+        if progress.items is not None:
+            judges = f"{progress.judges} judge{'s' if progress.judges > 1 else ''}"
+            grid.add_row("items", Text(f"{progress.items:,} in the file, {judges}", palette.dim))
+    else:
+        grid.add_row("items", items)
     grid.add_row("elapsed", fmt_duration(progress.elapsed_s))
     grid.add_row("ETA", fmt_duration(progress.eta_s))
     return grid

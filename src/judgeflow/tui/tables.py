@@ -30,8 +30,14 @@ _INBOX_OF = {
 }
 
 
-def render_pipeline(actors: Sequence[ActorView], channels: Sequence[ChannelView], palette: Palette) -> RenderableType:
-    """One row per actor: items, throughput, estimated calls in flight, its inbox, progress and ETA."""
+def render_pipeline(
+    actors: Sequence[ActorView], channels: Sequence[ChannelView], palette: Palette, *, judging: bool = False
+) -> RenderableType:
+    """One row per actor: items, throughput, estimated calls in flight, its inbox, progress and ETA.
+
+    A judge run (``judging``) has one row per judge; without channel counters its inbox columns would stay empty,
+    so they are left out.
+    """
     inboxes: dict[str, ChannelView] = {}
     others: list[ChannelView] = []
     for channel in channels:
@@ -41,13 +47,15 @@ def render_pipeline(actors: Sequence[ActorView], channels: Sequence[ChannelView]
         else:
             others.append(channel)
     table = Table(expand=True, box=None, padding=(0, 1), header_style=palette.accent)
-    table.add_column("stage", no_wrap=True)
+    table.add_column("judge" if judging else "stage", no_wrap=True)
     table.add_column("w", justify="right")
     for name in ("in", "out", "fail", "now/s", "avg/s", "busy"):
         table.add_column(name, justify="right", no_wrap=True)
-    table.add_column("inbox", justify="right", no_wrap=True)
-    table.add_column("peak", justify="right", no_wrap=True)
-    table.add_column("wait", justify="right", no_wrap=True)
+    with_inboxes = bool(channels) or not judging
+    if with_inboxes:
+        table.add_column("inbox", justify="right", no_wrap=True)
+        table.add_column("peak", justify="right", no_wrap=True)
+        table.add_column("wait", justify="right", no_wrap=True)
     table.add_column("progress", no_wrap=True)
     table.add_column("ETA", justify="right", no_wrap=True)
     for actor in actors:
@@ -60,7 +68,7 @@ def render_pipeline(actors: Sequence[ActorView], channels: Sequence[ChannelView]
             shown = f"{bar(actor.progress, 10)} {actor.progress * 100:3.0f}%"
             progress = Text(shown + ("" if actor.total_exact else "~"), palette.good if actor.progress >= 1 else "")
         mark = {"done": "✔", "running": "▸", "waiting": "·"}[actor.state]
-        table.add_row(
+        cells: list[RenderableType] = [
             f"{mark} {actor.name}",
             str(actor.workers or ""),
             f"{actor.items_in:,}",
@@ -69,13 +77,18 @@ def render_pipeline(actors: Sequence[ActorView], channels: Sequence[ChannelView]
             fmt_rate(actor.rate_now),
             fmt_rate(actor.rate_avg),
             "" if actor.busy is None else f"{actor.busy:.1f}",
-            Text(f"{inbox.current}/{inbox.capacity}", _fill_style(inbox, palette)) if inbox else "",
-            str(inbox.peak) if inbox else "",
-            f"{inbox.wait_s:.1f}s" if inbox else "",
+        ]
+        if with_inboxes:
+            cells += [
+                Text(f"{inbox.current}/{inbox.capacity}", _fill_style(inbox, palette)) if inbox else "",
+                str(inbox.peak) if inbox else "",
+                f"{inbox.wait_s:.1f}s" if inbox else "",
+            ]
+        cells += [
             progress,
             "" if actor.state == "done" else fmt_duration(actor.eta_s) if actor.progress is not None else "",
-            style=style,
-        )
+        ]
+        table.add_row(*cells, style=style)
     if not others:
         return table
     line = Text("other channels: ", palette.dim)

@@ -31,7 +31,11 @@ __all__ = [
 
 @dataclass(slots=True)
 class ActorTally:
-    """One actor's counts; ``order`` is when it was first heard of, ``sources`` the documents already counted."""
+    """One actor's counts; ``order`` is when it was first heard of, ``sources`` the documents already counted.
+
+    ``live`` says the actor reports as it works (items done or failed, model calls), unlike the routers and
+    readers, which report only when they start and finish: a judge run lists only the live ones.
+    """
 
     name: str
     started_at: float
@@ -39,6 +43,7 @@ class ActorTally:
     order: int
     workers: int = 0
     started: bool = False
+    live: bool = False
     finished_at: float | None = None
     done_in: int = 0
     out: int = 0

@@ -25,6 +25,7 @@ __all__ = [
     "HeatMapView",
     "ModelView",
     "ProgressView",
+    "RunMode",
     "RunStatus",
     "Snapshot",
     "TrainingView",
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 RunStatus: TypeAlias = Literal["waiting", "running", "finished", "failed"]
+
+RunMode: TypeAlias = Literal["run", "judge"]
+"""What is shown: the distillation pipeline (``judgeflow run``), or judges over a file (``judgeflow judge``)."""
 
 STAGES: tuple[str, ...] = (
     "question_writer",
@@ -154,6 +158,10 @@ class ProgressView:
     fraction: float | None
     eta_s: float | None
     elapsed_s: float | None
+    items: int | None = None
+    """A judge run: the items in the file (``done`` and ``total`` then count verdicts, one per item and judge)."""
+    judges: int = 0
+    """A judge run: how many judges; 0 in a pipeline run, whose ``done`` and ``total`` count stage inputs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +200,8 @@ class Snapshot:
     failures: int
     missed: int
     events: int
+    mode: RunMode = "run"
+    """In a judge run, ``actors`` are the judges (and any other actor that reports items or calls)."""
 
     def actor(self, name: str) -> ActorView | None:
         return next((view for view in self.actors if view.name == name), None)

@@ -7,6 +7,10 @@ component classes (``panel--bad``, ``heatmap--high``...), so `dashboard.tcss` is
 
 The renderers live in `tables` (pipeline, models), `scores` (agreement, heat map) and `summaries` (status,
 progress, training, cost, errors), over the shared formatting of `formatting`; they are re-exported here.
+
+A judge run (``Snapshot.mode == "judge"``) reuses the panels with its own words: the pipeline table lists the
+judges, the sparklines follow whichever actors report, and the training panel, which has nothing to show there,
+is hidden (the throughput panel takes its room).
 """
 
 from __future__ import annotations
@@ -81,9 +85,17 @@ class Panel(Static):
     }
 
     TITLE: ClassVar[str] = ""
+    JUDGE_TITLE: ClassVar[str | None] = None
+    """The title in a judge run, if it is not ``TITLE``."""
 
     def on_mount(self) -> None:
         self.border_title = self.TITLE
+
+    def title_for(self, snapshot: Snapshot) -> None:
+        """Use the title that fits the kind of run (set only on a change: a new title repaints the border)."""
+        title = self.JUDGE_TITLE if snapshot.mode == "judge" and self.JUDGE_TITLE is not None else self.TITLE
+        if self.border_title != title:
+            self.border_title = title
 
     def palette(self) -> Palette:
         def style(name: str) -> Style:
@@ -110,9 +122,11 @@ class StatusBar(Static):
 
 class PipelinePanel(Panel):
     TITLE = "Pipeline"
+    JUDGE_TITLE = "Judges"
 
     def show(self, snapshot: Snapshot, channels: Sequence[ChannelView]) -> None:
-        self.update(render_pipeline(snapshot.actors, channels, self.palette()))
+        self.title_for(snapshot)
+        self.update(render_pipeline(snapshot.actors, channels, self.palette(), judging=snapshot.mode == "judge"))
 
 
 class ProgressPanel(Panel):
@@ -126,7 +140,11 @@ class TrainingPanel(Panel):
     TITLE = "Training"
 
     def show(self, snapshot: Snapshot) -> None:
-        self.update(render_training(snapshot.training, snapshot.training_log, self.palette()))
+        shown = snapshot.mode != "judge"
+        if self.display != shown:
+            self.display = shown
+        if shown:
+            self.update(render_training(snapshot.training, snapshot.training_log, self.palette()))
 
 
 class ProvidersPanel(Panel):
@@ -145,23 +163,28 @@ class CostsPanel(Panel):
 
 class AgreementPanel(Panel):
     TITLE = "Agreement with the teacher"
+    JUDGE_TITLE = "Agreement with the reference judge"
 
     def show(self, snapshot: Snapshot) -> None:
-        self.update(render_agreement(snapshot.agreement, snapshot.difference, self.palette()))
+        self.title_for(snapshot)
+        judging = snapshot.mode == "judge"
+        self.update(render_agreement(snapshot.agreement, snapshot.difference, self.palette(), judging=judging))
 
 
 class HeatMapPanel(Panel):
     TITLE = "Teacher × student scores"
+    JUDGE_TITLE = "Reference × judge scores"
 
     COMPONENT_CLASSES: ClassVar[set[str]] = Panel.COMPONENT_CLASSES | {"heatmap--low", "heatmap--high"}
 
     def show(self, snapshot: Snapshot) -> None:
+        self.title_for(snapshot)
         try:
             low = self.get_component_styles("heatmap--low").color
             high = self.get_component_styles("heatmap--high").color
         except KeyError:  # a repaint before the stylesheet reached this panel: the next one has colours
             low, high = _HEAT_LOW, _HEAT_HIGH
-        self.update(render_heatmaps(snapshot.heatmaps, low, high, self.palette()))
+        self.update(render_heatmaps(snapshot.heatmaps, low, high, self.palette(), judging=snapshot.mode == "judge"))
 
 
 class ErrorsPanel(Panel):
@@ -172,28 +195,56 @@ class ErrorsPanel(Panel):
 
 
 class ThroughputPanel(Vertical):
-    """Items per second of each stage since the run started (the last few minutes), one sparkline each."""
+    """Items per second of each stage since the run started (the last few minutes), one sparkline each.
+
+    A pipeline run has a fixed list of stages (``stages``); a judge run has one row per actor that reports
+    (its judges), added as they appear, since which judges run is known only from the events.
+    """
 
     def __init__(self, stages: Iterable[str] = SPARK_STAGES, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.stages = tuple(stages)
-        self._sparklines = {stage: Sparkline([0.0, 0.0], id=f"spark-{stage}") for stage in self.stages}
-        self._rates = {stage: Label("", id=f"rate-{stage}", classes="spark-rate") for stage in self.stages}
+        self._sparklines: dict[str, Sparkline] = {}
+        self._rates: dict[str, Label] = {}
+        self._made = 0
+        self._rows = [self._row(stage) for stage in self.stages]
+
+    def _row(self, stage: str) -> Horizontal:
+        # A widget id must be an identifier, and a judge's name ("openai:gpt-4o") is not one: such rows are
+        # numbered instead (never reusing a number, as a removed row may linger until the next refresh).
+        name = stage if stage.isidentifier() else f"actor-{self._made}"
+        self._made += 1
+        self._sparklines[stage] = Sparkline([0.0, 0.0], id=f"spark-{name}")
+        self._rates[stage] = Label("", id=f"rate-{name}", classes="spark-rate")
+        return Horizontal(
+            Label(stage, classes="spark-label"), self._sparklines[stage], self._rates[stage], classes="spark-row"
+        )
 
     def compose(self) -> ComposeResult:
-        for stage in self.stages:
-            with Horizontal(classes="spark-row"):
-                yield Label(stage, classes="spark-label")
-                yield self._sparklines[stage]
-                yield self._rates[stage]
+        yield from self._rows
 
     def on_mount(self) -> None:
         self.border_title = "Throughput (items/s)"
 
     def show(self, snapshot: Snapshot) -> None:
         views: Mapping[str, ActorView] = {view.name: view for view in snapshot.actors}
+        if snapshot.mode == "judge":
+            self._follow(tuple(views))
         for stage in self.stages:
             view = views.get(stage)
             history = view.history if view is not None and len(view.history) >= 2 else (0.0, 0.0)
             self._sparklines[stage].data = history
             self._rates[stage].update("" if view is None else f"{fmt_rate(view.rate_now)}/s")
+
+    def _follow(self, actors: tuple[str, ...]) -> None:
+        """Show exactly ``actors``, in that order (a judge run's rows come and go with its events)."""
+        if actors == self.stages:
+            return
+        for row in self._rows:
+            row.remove()
+        self._sparklines.clear()
+        self._rates.clear()
+        self.stages = actors
+        self._rows = [self._row(stage) for stage in actors]
+        if self._rows:
+            self.mount(*self._rows)
