@@ -1,28 +1,35 @@
 """How well do the local judges separate right from wrong answers? Students trained and tested on EVOUNA.
 
-    python bench/evouna.py [--data ../shared/data/evouna] [--max-train 2000] [--seed 0] [--record]
+    python bench/evouna.py [--data ../shared/data/evouna] [--max-train 2000] [--seed 0] [--split dev|test|both]
+                           [--speed-repeats N] [--record]
 
 EVOUNA (NQ.json and TQ.json of the QA-Eval repository) has human correct/incorrect labels for the answers of
 five QA systems to Natural Questions and TriviaQA questions. Questions flagged ``improper`` and answers without
 a true/false label (null, "nan") are left out. The questions are shuffled with the seed and taken in order
 until the next one would pass ``--max-train`` answers: those answers train the students (labels as teacher
-scores: correct 5, incorrect 1), every answer to every other question tests them. The split is by question,
-never by answer, so no test question was seen in training.
+scores: correct 5, incorrect 1). The answers to all other questions are split again by question, by a seeded
+hash, into a dev part (``--dev-fraction``, a quarter) and the final test part. Design decisions are made on dev
+(``--split dev``); the test part is judged once at the end (``--split test`` or ``both``), so its numbers are
+not tuned to. No split ever has answers to a question of another.
 
-Judges, all measured in this one run on the same test answers:
+Judges, all measured in this one run on the same answers:
 
-- ``minilm``: the MiniLM cross-encoder student (`judgeflow.providers.neural`), trained here;
-- ``numpy``: the ridge-regression student (`judgeflow.providers.local.student`), trained here, scored from
-  its replies (half points) and from its unrounded prediction;
+- ``minilm``: the MiniLM cross-encoder student (`judgeflow.providers.neural`), trained here, judging in its
+  default precision (bfloat16 on CPUs that have it natively) and again in float32;
+- ``numpy``: the linear student (`judgeflow.providers.local.student`), trained here: logistic regression for
+  these right/wrong labels, scored from its replies and from its unclipped prediction;
 - ``local-teacher``: the offline rubric teacher (`LocalTeacherJudge`), untrained;
 - ``lexical-logreg``: baseline, logistic regression on six lexical-overlap features, trained here;
+- ``numpy-logreg``: logistic regression (this script's) on the numpy student's features, where the MiniLM
+  student's lexical unit starts;
 - ``token-f1``: baseline, SQuAD token F1 between answer and reference, ``1 + 4 * F1``.
 
 For each: ROC AUC against the human label, Cohen's kappa after the threshold "score >= 3" (the middle of the
 1-5 scale), the point-biserial correlation (Pearson r of score and label), and judgements per second on one
-core (one torch thread, one process: the whole ``judge_batch`` path, tokenising and reply text included).
-``--record`` writes the table into bench/RESULTS.md under "Local students on EVOUNA" (the section is replaced,
-the rest of the file kept). The data is read from ``--data`` only; it is never needed by the package.
+core (one torch thread, one process: the whole ``judge_batch`` path, tokenising and reply text included; with
+``--speed-repeats N`` the median of N timed passes, as the machine may be shared). ``--record`` writes the
+tables into bench/RESULTS.md under "Local students on EVOUNA" (the section is replaced, the rest of the file
+kept). The data is read from ``--data`` only; it is never needed by the package.
 """
 
 from __future__ import annotations
@@ -36,11 +43,12 @@ import math
 import os
 import platform
 import re
+import statistics
 import string
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +122,22 @@ def split_by_question(rows: Sequence[Labelled], *, max_train: int, seed: int) ->
             full = full or len(train) + len(members) > max_train
             test.extend(members)
     return train, test
+
+
+def split_dev(rows: Sequence[Labelled], *, seed: int, fraction: float = 0.25) -> tuple[list[Labelled], list[Labelled]]:
+    """The held-out answers split by question into a dev part (about ``fraction`` of the questions) and the
+    final test part: design decisions are made on dev, and the test part is run once at the end.
+
+    The dev questions are chosen by a seeded hash of the question's name, independent of the training split's
+    order, so the same seed always gives the same three parts.
+    """
+
+    def rank(group: str) -> float:
+        return int.from_bytes(hashlib.sha256(f"dev:{seed}:{group}".encode()).digest()[:8], "big") / 2**64
+
+    dev = [row for row in rows if rank(row.group) < fraction]
+    test = [row for row in rows if rank(row.group) >= fraction]
+    return dev, test
 
 
 # --- metrics -------------------------------------------------------------------------------------------------
@@ -262,6 +286,7 @@ class TokenF1Judge:
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    split: str
     judge: str
     auc: float
     kappa: float
@@ -269,6 +294,7 @@ class Result:
     per_second: float
     unparsed: int
     note: str = ""
+    per_cpu_second: float = math.nan  # judgements per second of this process's CPU time
 
 
 def parse_scores(replies: Sequence[Reply]) -> tuple[Array, int]:
@@ -287,31 +313,52 @@ def parse_scores(replies: Sequence[Reply]) -> tuple[Array, int]:
 def evaluate(
     name: str,
     judge: Callable[[Sequence[JudgeInput]], list[Reply]],
-    test: Sequence[Labelled],
+    splits: Mapping[str, Sequence[Labelled]],
     *,
     note: str = "",
     raw: Callable[[Sequence[JudgeInput]], Array] | None = None,
+    repeats: int = 1,
 ) -> list[Result]:
-    items = [row.item for row in test]
-    labels = np.array([row.correct for row in test], dtype=np.bool_)
-    started = time.perf_counter()
-    replies = judge(items)
-    elapsed = time.perf_counter() - started
-    scores, unparsed = parse_scores(replies)
-    results = [_result(name, labels, scores, len(items) / elapsed, unparsed, note)]
-    if raw is not None:
-        results.append(_result(f"{name} (unrounded)", labels, raw(items), math.nan, 0, note))
-    for result in results:
-        print(
-            f"{result.judge:28s} AUC {result.auc:.4f}  kappa {result.kappa:.4f}  r_pb {result.point_biserial:.4f}"
-            f"  {result.per_second:8.1f}/s  unparsed {result.unparsed}",
-            file=sys.stderr,
-        )
+    """The judge on each split: metrics from one pass, judgements/s the median of ``repeats`` timed passes."""
+    results: list[Result] = []
+    for split, rows in splits.items():
+        items = [row.item for row in rows]
+        labels = np.array([row.correct for row in rows], dtype=np.bool_)
+        timings: list[float] = []
+        cpu: list[float] = []
+        replies: list[Reply] = []
+        for _ in range(max(1, repeats)):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            replies = judge(items)
+            timings.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - started_cpu)
+        scores, unparsed = parse_scores(replies)
+        rate = len(items) / statistics.median(timings)
+        found = [
+            dataclasses.replace(
+                _result(split, name, labels, scores, rate, unparsed, note),
+                per_cpu_second=len(items) / statistics.median(cpu),
+            )
+        ]
+        if raw is not None:
+            found.append(_result(split, f"{name} (unrounded)", labels, raw(items), math.nan, 0, note))
+        for result in found:
+            spread = f" (runs: {', '.join(f'{len(items) / t:.0f}' for t in timings)})" if len(timings) > 1 else ""
+            print(
+                f"{split:4s} {result.judge:40s} AUC {result.auc:.4f}  kappa {result.kappa:.4f}  "
+                f"r_pb {result.point_biserial:.4f}  {result.per_second:8.1f}/s{spread if result is found[0] else ''}"
+                f"  {result.per_cpu_second:8.1f}/CPU-s  unparsed {result.unparsed}",
+                file=sys.stderr,
+            )
+        results += found
     return results
 
 
-def _result(name: str, labels: npt.NDArray[np.bool_], scores: Array, rate: float, unparsed: int, note: str) -> Result:
+def _result(
+    split: str, name: str, labels: npt.NDArray[np.bool_], scores: Array, rate: float, unparsed: int, note: str
+) -> Result:
     return Result(
+        split,
         name,
         roc_auc(labels, scores),
         kappa(labels, scores >= 3.0),
@@ -356,6 +403,12 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+SPLIT_TITLES = {
+    "dev": "Dev answers (every design decision was made on these)",
+    "test": "Final test answers (run at the end, not used for any decision)",
+}
+
+
 def render(results: Sequence[Result], facts: dict[str, str]) -> str:
     lines = [
         SECTION,
@@ -365,18 +418,33 @@ def render(results: Sequence[Result], facts: dict[str, str]) -> str:
         f"- Data: EVOUNA NQ + TQ without `improper` questions and unlabelled answers: {facts['answers']} answers "
         f"to {facts['questions']} questions.",
         f"- Split by question (seed {facts['seed']}): {facts['train']} training answers ({facts['train_q']} "
-        f"questions, {facts['train_pos']} correct), {facts['test']} test answers ({facts['test_q']} questions, "
-        f"{facts['test_pos']} correct). Labels as teacher scores: correct 5, incorrect 1.",
+        f"questions, {facts['train_pos']} correct); the other questions' answers split by a seeded hash of the "
+        f"question into dev ({facts['dev']}) and final test ({facts['test']}). Labels as teacher scores: "
+        "correct 5, incorrect 1.",
         f"- MiniLM student: {facts['minilm']}.",
+        f"- numpy student: {facts['numpy']}.",
         "- kappa: Cohen's kappa of the label and `score >= 3`; r_pb: point-biserial correlation; judgements/s: "
-        "`judge_batch` over the whole test set in one process with one torch thread (teacher: `judge` per item).",
-        "",
-        "| judge | AUC | kappa (>= 3) | r_pb | judgements/s (1 core) | notes |",
-        "|---|---|---|---|---|---|",
+        "`judge_batch` over the whole split in one process with one torch thread (teacher: `judge` per item), "
+        f"{facts['repeats']}; per CPU-second: the same passes counted in this process's CPU time (equal to the "
+        "wall-clock rate when the judge had a core to itself).",
     ]
-    for r in results:
-        rate = "" if math.isnan(r.per_second) else f"{r.per_second:,.0f}"
-        lines.append(f"| {r.judge} | {r.auc:.3f} | {r.kappa:.3f} | {r.point_biserial:.3f} | {rate} | {r.note} |")
+    for split in ("dev", "test"):
+        rows = [r for r in results if r.split == split]
+        if not rows:
+            continue
+        lines += [
+            "",
+            f"### {SPLIT_TITLES[split]}",
+            "",
+            "| judge | AUC | kappa (>= 3) | r_pb | judgements/s (1 core) | per CPU-second | notes |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            rate = "" if math.isnan(r.per_second) else f"{r.per_second:,.0f}"
+            cpu = "" if math.isnan(r.per_cpu_second) else f"{r.per_cpu_second:,.0f}"
+            lines.append(
+                f"| {r.judge} | {r.auc:.3f} | {r.kappa:.3f} | {r.point_biserial:.3f} | {rate} | {cpu} | {r.note} |"
+            )
     lines.append("")
     return "\n".join(lines)
 
@@ -398,35 +466,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "evouna")
     parser.add_argument("--max-train", type=int, default=2000, help="at most this many training answers")
-    parser.add_argument("--test-limit", type=int, default=0, help="test on the first N test answers only (0: all)")
+    parser.add_argument(
+        "--split",
+        choices=("dev", "test", "both"),
+        default="both",
+        help="held-out answers to judge: dev (for design decisions), test (the final numbers), or both",
+    )
+    parser.add_argument("--dev-fraction", type=float, default=0.25, help="share of held-out questions in dev")
+    parser.add_argument("--test-limit", type=int, default=0, help="judge the first N answers of each split (0: all)")
+    parser.add_argument("--speed-repeats", type=int, default=1, help="time each judge this many times (median)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=3, help="MiniLM: most epochs (early stopping may stop sooner)")
     parser.add_argument("--layers", type=int, default=3, help="MiniLM: encoder layers kept (of 6)")
-    parser.add_argument("--max-length", type=int, default=128, help="MiniLM: tokens per input")
+    parser.add_argument("--max-length", type=int, default=96, help="MiniLM: tokens per input")
+    parser.add_argument("--patience", type=int, default=1, help="MiniLM: epochs without improvement before stopping")
+    parser.add_argument("--lexical-lr", type=float, default=None, help="MiniLM: lexical unit's learning rate")
     parser.add_argument("--train-threads", type=int, default=2, help="torch threads while training MiniLM")
     parser.add_argument(
         "--train-precision", choices=("float32", "bfloat16"), default="bfloat16", help="MiniLM training (autocast)"
     )
     parser.add_argument("--skip", action="append", default=[], help="leave a judge out (minilm, numpy, ...)")
     parser.add_argument("--ablation", action="store_true", help="also train MiniLM without its lexical unit")
-    parser.add_argument("--record", action="store_true", help="write the table into bench/RESULTS.md")
+    parser.add_argument("--record", action="store_true", help="write the tables into bench/RESULTS.md")
     args = parser.parse_args(argv)
 
     load = os.getloadavg()[0]
     rows = load_evouna(args.data)
-    train, test = split_by_question(rows, max_train=args.max_train, seed=args.seed)
+    train, held = split_by_question(rows, max_train=args.max_train, seed=args.seed)
+    dev, test = split_dev(held, seed=args.seed, fraction=args.dev_fraction)
+    splits = {name: part for name, part in (("dev", dev), ("test", test)) if args.split in (name, "both")}
     if args.test_limit:
-        test = test[: args.test_limit]
-    print(f"{len(rows)} answers; train {len(train)}, test {len(test)}", file=sys.stderr)
+        splits = {name: part[: args.test_limit] for name, part in splits.items()}
+    sizes = ", ".join(f"{name} {len(part)}" for name, part in splits.items())
+    print(f"{len(rows)} answers; train {len(train)}, {sizes}", file=sys.stderr)
+    repeats = args.speed_repeats
     results: list[Result] = []
     train_items = [row.item for row in train]
     train_labels = np.array([row.correct for row in train], dtype=np.bool_)
     minilm_note = "not run"
+    numpy_note = "not run"
 
     if "minilm" not in args.skip:
         import torch
 
         from judgeflow.providers.neural import MiniLMSettings, MiniLMStudentJudge, train_minilm_student
+        from judgeflow.providers.neural.runtime import resolve_precision
 
         settings = MiniLMSettings(
             epochs=args.epochs,
@@ -435,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             threads=args.train_threads,
             train_precision=args.train_precision,
+            patience=args.patience,
+            lexical_learning_rate=args.lexical_lr,
         )
         started = time.perf_counter()
         trained = train_minilm_student(
@@ -449,66 +535,82 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{args.layers} of MiniLM's 6 layers, max {args.max_length} tokens, {info['epochs_run']} epoch(s) run "
             f"(best: {info['best_epoch']}, by validation loss on {info['n_validation']} answers to held-out training "
             f"questions), trained in {train_s:.0f} s with {args.train_threads} torch threads in "
-            f"{args.train_precision} (autocast)"
+            f"{args.train_precision} (autocast); judged in {resolve_precision('auto')} (the judge's default "
+            "precision on this CPU)"
         )
-        note = f"trained in {train_s:.0f} s; inference in float32"
-        results += evaluate("minilm student", trained.judge_batch, test, note=note)
+        note = f"trained in {train_s:.0f} s; {trained.precision}"
+        results += evaluate("minilm student", trained.judge_batch, splits, note=note, repeats=repeats)
         if args.ablation:
             bare = train_minilm_student(examples_of(train), settings=dataclasses.replace(settings, lexical=False))
             torch.set_num_threads(1)
-            bare_fast = MiniLMStudentJudge(bare.model, bare.tokenizer, info=bare.info, precision="bfloat16")
-            note = "ablation: the encoder alone, no lexical unit; bfloat16"
-            results += evaluate("minilm student, no lexical unit", bare_fast.judge_batch, test, note=note)
-        if "minilm-bf16" not in args.skip:
-            fast = MiniLMStudentJudge(trained.model, trained.tokenizer, info=info, precision="bfloat16")
-            results += evaluate("minilm student, bfloat16", fast.judge_batch, test, note="same model, bfloat16")
+            note = f"ablation: the encoder alone, no lexical unit; {bare.precision}"
+            results += evaluate("minilm student, no lexical unit", bare.judge_batch, splits, note=note)
+        if "minilm-f32" not in args.skip and trained.precision != "float32":
+            exact = MiniLMStudentJudge(trained.network, trained.tokenizer, info=info, precision="float32")
+            note = "same model, float32"
+            results += evaluate("minilm student, float32", exact.judge_batch, splits, note=note)
 
     if "numpy" not in args.skip:
         started = time.perf_counter()
         numpy_student = fit_student(examples_of(train))
         train_s = time.perf_counter() - started
+        rounding = "two decimals" if numpy_student.link == "logistic" else "half points"
+        numpy_note = f"trained in {train_s:.1f} s; {numpy_student.link} link, replies in {rounding}"
         results += evaluate(
             "numpy student",
             numpy_student.judge_batch,
-            test,
-            note=f"trained in {train_s:.1f} s; replies in half points",
+            splits,
+            note=numpy_note,
             raw=numpy_student.predict_raw,
+            repeats=repeats,
         )
     if "teacher" not in args.skip:
-        results += evaluate("local teacher", teacher_batch(LocalTeacherJudge()), test, note="untrained rubric")
+        teacher = teacher_batch(LocalTeacherJudge())
+        results += evaluate("local teacher", teacher, splits, note="untrained rubric", repeats=repeats)
     if "logreg" not in args.skip:
         baseline = LexicalLogisticRegression().fit(train_items, train_labels)
-        results += evaluate("lexical-logreg (baseline)", baseline.judge_batch, test, note="six overlap features")
+        note = "six overlap features"
+        results += evaluate("lexical-logreg (baseline)", baseline.judge_batch, splits, note=note, repeats=repeats)
     if "numpy-logreg" not in args.skip:
         start = LexicalLogisticRegression(featurize=features, name="numpy-features-logreg").fit(
             train_items, train_labels
         )
-        note = "where the MiniLM student's lexical unit starts"
-        results += evaluate("logreg on the numpy student's features", start.judge_batch, test, note=note)
+        note = "logistic regression on the numpy student's features"
+        results += evaluate("logreg on numpy features", start.judge_batch, splits, note=note, repeats=repeats)
     if "f1" not in args.skip:
-        results += evaluate("token-f1 (baseline)", TokenF1Judge().judge_batch, test, note="1 + 4 * token F1")
+        f1 = TokenF1Judge().judge_batch
+        results += evaluate("token-f1 (baseline)", f1, splits, note="1 + 4 * token F1", repeats=repeats)
 
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)
     facts = {
         "args": argv_text.replace("--record", "").strip() or "(defaults)",
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, load average {load:.1f} at start",
+        "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, load average {load:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at the end",
         "answers": f"{len(rows):,}",
         "questions": f"{len({r.group for r in rows}):,}",
         "seed": str(args.seed),
         "train": f"{len(train):,}",
         "train_q": f"{len({r.group for r in train}):,}",
         "train_pos": f"{sum(r.correct for r in train):,}",
-        "test": f"{len(test):,}",
-        "test_q": f"{len({r.group for r in test}):,}",
-        "test_pos": f"{sum(r.correct for r in test):,}",
+        "dev": _describe(dev),
+        "test": _describe(test),
         "minilm": minilm_note,
+        "numpy": numpy_note,
+        "repeats": "one timed pass"
+        if repeats <= 1
+        else f"the median of {repeats} timed passes (float32 and ablation rows: one)",
     }
     section = render(results, facts)
     print(section)
     if args.record:
         record(ROOT / "bench" / "RESULTS.md", section)
     return 0
+
+
+def _describe(rows: Sequence[Labelled]) -> str:
+    questions, correct = len({r.group for r in rows}), sum(r.correct for r in rows)
+    return f"{len(rows):,} answers to {questions:,} questions, {correct:,} correct"
 
 
 if __name__ == "__main__":

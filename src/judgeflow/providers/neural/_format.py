@@ -9,7 +9,7 @@ __all__ = ["CONFIG_FILE", "FORMAT", "VERSION", "WEIGHTS_FILE", "has_neural_stude
 CONFIG_FILE = "neural_student.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "judgeflow-minilm-student"
-VERSION = 1
+VERSION = 2  # 2: lexical features on the reference's alternatives; the encoder reads the best one
 
 
 def has_neural_student(folder: Path) -> bool:

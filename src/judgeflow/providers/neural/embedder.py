@@ -24,7 +24,7 @@ from judgeflow.protocol.messages import Document, Passage
 from judgeflow.providers.local.text import Chunk, chunk_document
 
 from .encoder import MiniLMEncoder, PairTokenizer, length_batches, load_pretrained_encoder, mean_pool, minilm_dir
-from .student import torch_threads
+from .runtime import torch_threads
 
 __all__ = ["MiniLMEmbedder", "MiniLMIndex"]
 
