@@ -2,7 +2,8 @@
 
 Each class implements one protocol of :mod:`judgeflow.providers.base` the way a small, honest baseline would:
 BM25 retrieval, a rule-based question writer, a weak extractive answerer, a rubric teacher that explains its
-scores, and a ridge-regression student that learns the teacher's scores from lexical features. They are
+scores, and a linear student (ridge for a 1-5 teacher, logistic for right/wrong labels) that learns the
+teacher's scores from lexical features. They are
 deterministic, so an offline run is reproducible to the last score.
 """
 
