@@ -26,17 +26,15 @@ The lead wires this into the CLI with `add_distill_parser` (on the ``add_subpars
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from judgeflow.items import InputError
+from judgeflow.items import InputError, iter_json_objects
 from judgeflow.protocol.messages import TrainingExample
 
 __all__ = ["DistillSource", "add_distill_parser", "distill_main", "read_examples"]
@@ -55,31 +53,8 @@ class DistillSource:
     skipped: int = 0
 
 
-def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line; anything that is not a JSON object is an `InputError`."""
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise InputError(path, None, f"cannot open ({error.strerror})") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InputError(path, number, f"not UTF-8 (byte {error.start})") from None
-            if not text.strip():
-                continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise InputError(path, number, f"invalid JSON ({error.msg} at column {error.colno})") from None
-            if not isinstance(data, dict):
-                raise InputError(path, number, f"expected a JSON object, got {type(data).__name__}")
-            yield number, data
-
-
 def _first_object(path: Path) -> dict[str, Any]:
-    for _, data in _lines(path):
+    for _, data in iter_json_objects(path):
         return data
     raise InputError(path, None, "no examples: the file is empty")
 
@@ -117,7 +92,7 @@ def _example(key: str, question: str, reference: str, answer: str, score: float)
 
 def _read_scored(path: Path) -> DistillSource:
     examples: list[TrainingExample] = []
-    for line, data in _lines(path):
+    for line, data in iter_json_objects(path):
         question, reference, answer = _texts(data, path, line)
         key = _id(data, path, line, default=f"line-{line}")
         examples.append(_example(key, question, reference, answer, _score(data, path, line)))
@@ -126,7 +101,7 @@ def _read_scored(path: Path) -> DistillSource:
 
 def _read_answers(path: Path) -> dict[str, tuple[str, str, str]]:
     texts: dict[str, tuple[str, str, str]] = {}
-    for line, data in _lines(path):
+    for line, data in iter_json_objects(path):
         if "id" not in data:
             raise InputError(path, line, "missing field 'id'")
         texts[_id(data, path, line, default="")] = _texts(data, path, line)
@@ -143,7 +118,7 @@ def _read_judgements(path: Path, *, answers: Path | None, teacher: str | None) -
             "give the answers (or the judged items) with --answers",
         )
     judges: dict[str, int] = {}
-    for line, data in _lines(path):
+    for line, data in iter_json_objects(path):
         judge = data.get("judge")
         if not isinstance(judge, str):
             raise InputError(path, line, "missing field 'judge' (expected a judgements.jsonl line)")
@@ -162,7 +137,7 @@ def _read_judgements(path: Path, *, answers: Path | None, teacher: str | None) -
     examples: list[TrainingExample] = []
     seen: set[str] = set()
     skipped = 0
-    for line, data in _lines(path):
+    for line, data in iter_json_objects(path):
         if data.get("judge") != teacher:
             continue
         if data.get("status") != "ok":

@@ -15,7 +15,7 @@ from typing import Any
 
 from judgeflow.protocol.messages import Answer, Question
 
-__all__ = ["InputError", "iter_items", "iter_numbered_items", "parse_item"]
+__all__ = ["InputError", "iter_items", "iter_json_objects", "iter_numbered_items", "iter_text_lines", "parse_item"]
 
 REQUIRED = ("id", "question", "reference", "answer")
 
@@ -31,14 +31,20 @@ class InputError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
-def parse_item(text: str, *, path: Path | str, line: int) -> Answer:
-    """One JSONL line as an `Answer` to judge (its question is a held-out item with the given reference)."""
+def parse_object(text: str, *, path: Path | str, line: int) -> dict[str, Any]:
+    """One JSONL line as a JSON object; anything else is an `InputError` naming file and line."""
     try:
         data: Any = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError(path, line, f"invalid JSON ({error.msg} at column {error.colno})") from None
     if not isinstance(data, dict):
         raise InputError(path, line, f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def parse_item(text: str, *, path: Path | str, line: int) -> Answer:
+    """One JSONL line as an `Answer` to judge (its question is a held-out item with the given reference)."""
+    data = parse_object(text, path=path, line=line)
     missing = [key for key in REQUIRED if key not in data]
     if missing:
         fields = ", ".join(repr(key) for key in missing)
@@ -59,22 +65,34 @@ def iter_items(path: Path) -> Iterator[Answer]:
         yield answer
 
 
-def iter_numbered_items(path: Path) -> Iterator[tuple[int, Answer]]:
-    """Like `iter_items`, with the line number of each item."""
+def iter_text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every non-blank line, read lazily; an unreadable file or a line that is not UTF-8
+    is an `InputError` naming file and line."""
     try:
         handle = path.open("rb")
     except OSError as error:
         raise InputError(path, None, f"cannot open ({error.strerror})") from None
-    seen_any = False
     with handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise InputError(path, number, f"not UTF-8 (byte {error.start})") from None
-            if not text.strip():
-                continue
-            seen_any = True
-            yield number, parse_item(text, path=path, line=number)
+            if text.strip():
+                yield number, text
+
+
+def iter_json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of a JSONL file (see `parse_object`)."""
+    for number, text in iter_text_lines(path):
+        yield number, parse_object(text, path=path, line=number)
+
+
+def iter_numbered_items(path: Path) -> Iterator[tuple[int, Answer]]:
+    """Like `iter_items`, with the line number of each item."""
+    seen_any = False
+    for number, text in iter_text_lines(path):
+        seen_any = True
+        yield number, parse_item(text, path=path, line=number)
     if not seen_any:
         raise InputError(path, None, "no items: the file is empty")
