@@ -96,65 +96,19 @@ async def judge_file(
     # Observers learn how the run ended, however it ends: done, a bad line, an error, or cancelled (the user
     # quit the dashboard).
     try:
-        # A bad line should stop the run before any money is spent, not halfway through: check the file first
-        # (a streaming pass, in a worker thread), then judge it.
-        count = await anyio.to_thread.run_sync(_validate, items)
-        scorer = (
-            Scorer(
-                reference=names[0],
-                students=names[1:],
-                difference=None,
-                n_resamples=n_resamples,
-                seed=seed,
-                publish=publish,
-            )
-            if len(judges) > 1
-            else None
+        summary = await _judge_all(
+            items,
+            out,
+            judges,
+            workers=workers,
+            batch_size=batch_size,
+            capacity=capacity,
+            n_resamples=n_resamples,
+            seed=seed,
+            publish=publish,
+            store=store,
+            resume=resume,
         )
-        inboxes: list[Channel[Answer]] = [Channel(f"{name}.inbox", capacity) for name in names]
-        verdicts: Channel[Judgement] = Channel("judgements", capacity)
-        to_scorer: Channel[Judgement] = Channel("scorer.inbox", capacity)
-        scores: Channel[ScoreUpdate] = Channel("scores", capacity)
-
-        done: list[set[str]] | None = None
-        if resume and store is not None:
-            done = [await store.done_items("judgement", name) for name in names]
-        remaining = {name: max(count - len(done[index]), 0) if done else count for index, name in enumerate(names)}
-        publish(RunStarted(str(out), 0, kind="judge", n_items=count, judges=remaining))
-
-        with JsonlSink(out) as sink:
-
-            async def keep(judgement: Judgement) -> None:
-                # One record, encoded once, for the output file and the store.
-                text = json.dumps(judgement_record(judgement, with_split=False), ensure_ascii=False)
-                sink.write_json(text)
-                if store is not None:
-                    await store.record_item("judgement", judgement.id, judgement.judge, text)
-
-            async with anyio.create_task_group() as tg:
-                for (name, model), inbox in zip(judges, inboxes, strict=True):
-                    judge = StudentJudge(model, workers=workers, batch_size=batch_size, name=name, publish=publish)
-                    await tg.start(judge.run, inbox.receiver, verdicts.sender.clone())
-                verdicts.sender.close()
-                writer = Router[Judgement](
-                    (lambda _j: (0,)) if scorer else (lambda _j: ()),
-                    persist=keep,
-                    name="writer",
-                    publish=publish,
-                )
-                await tg.start(writer.run, verdicts.receiver, [to_scorer.sender])
-                earlier = to_scorer.sender.clone()
-                if scorer is not None:
-                    await tg.start(scorer.run, to_scorer.receiver, scores.sender)
-                else:
-                    to_scorer.receiver.close()
-                    scores.sender.close()
-                tg.start_soon(_drain, scores)
-                async with earlier:
-                    if done is not None and store is not None:
-                        await _replay(store, names, sink, earlier if scorer is not None else None)
-                read = await _read(items, [inbox.sender for inbox in inboxes], publish=publish, done=done)
-            summary = JudgeSummary(items=read, lines_written=sink.lines, scorer=scorer)
         publish(RunFinished(str(out), True))
         return summary
     except anyio.get_cancelled_exc_class():
@@ -163,6 +117,83 @@ async def judge_file(
     except BaseException as error:
         publish(RunFinished(str(out), False, _reason(error)))
         raise
+
+
+async def _judge_all(
+    items: Path,
+    out: Path,
+    judges: Sequence[tuple[str, JudgeModel]],
+    *,
+    workers: int,
+    batch_size: int,
+    capacity: int,
+    n_resamples: int,
+    seed: int,
+    publish: Publish,
+    store: RunStore | None,
+    resume: bool,
+) -> JudgeSummary:
+    """`judge_file` after its argument checks: validate, announce the run, judge, and write."""
+    names = [name for name, _ in judges]
+    # A bad line should stop the run before any money is spent, not halfway through: check the file first
+    # (a streaming pass, in a worker thread), then judge it.
+    count = await anyio.to_thread.run_sync(_validate, items)
+    scorer = (
+        Scorer(
+            reference=names[0],
+            students=names[1:],
+            difference=None,
+            n_resamples=n_resamples,
+            seed=seed,
+            publish=publish,
+        )
+        if len(judges) > 1
+        else None
+    )
+    inboxes: list[Channel[Answer]] = [Channel(f"{name}.inbox", capacity) for name in names]
+    verdicts: Channel[Judgement] = Channel("judgements", capacity)
+    to_scorer: Channel[Judgement] = Channel("scorer.inbox", capacity)
+    scores: Channel[ScoreUpdate] = Channel("scores", capacity)
+
+    done: list[set[str]] | None = None
+    if resume and store is not None:
+        done = [await store.done_items("judgement", name) for name in names]
+    remaining = {name: max(count - len(done[index]), 0) if done else count for index, name in enumerate(names)}
+    publish(RunStarted(str(out), 0, kind="judge", n_items=count, judges=remaining))
+
+    with JsonlSink(out) as sink:
+
+        async def keep(judgement: Judgement) -> None:
+            # One record, encoded once, for the output file and the store.
+            text = json.dumps(judgement_record(judgement, with_split=False), ensure_ascii=False)
+            sink.write_json(text)
+            if store is not None:
+                await store.record_item("judgement", judgement.id, judgement.judge, text)
+
+        async with anyio.create_task_group() as tg:
+            for (name, model), inbox in zip(judges, inboxes, strict=True):
+                judge = StudentJudge(model, workers=workers, batch_size=batch_size, name=name, publish=publish)
+                await tg.start(judge.run, inbox.receiver, verdicts.sender.clone())
+            verdicts.sender.close()
+            writer = Router[Judgement](
+                (lambda _j: (0,)) if scorer else (lambda _j: ()),
+                persist=keep,
+                name="writer",
+                publish=publish,
+            )
+            await tg.start(writer.run, verdicts.receiver, [to_scorer.sender])
+            earlier = to_scorer.sender.clone()
+            if scorer is not None:
+                await tg.start(scorer.run, to_scorer.receiver, scores.sender)
+            else:
+                to_scorer.receiver.close()
+                scores.sender.close()
+            tg.start_soon(_drain, scores)
+            async with earlier:
+                if done is not None and store is not None:
+                    await _replay(store, names, sink, earlier if scorer is not None else None)
+            read = await _read(items, [inbox.sender for inbox in inboxes], publish=publish, done=done)
+        return JudgeSummary(items=read, lines_written=sink.lines, scorer=scorer)
 
 
 async def _replay(store: RunStore, names: Sequence[str], sink: JsonlSink, scorer: Sender[Judgement] | None) -> None:
