@@ -190,12 +190,8 @@ class StoreThread:
                 op.error = error
                 self._post(self._report, [op], 0, None)
             elif isinstance(op, Close):
-                self._post(close_done, op)
+                self._post(op.done.set)
                 return
-
-
-def close_done(op: Close) -> None:
-    op.done.set()
 
 
 def _drain(q: queue.SimpleQueue[Any], timeout: float | None) -> list[Any]:
