@@ -55,8 +55,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from judgeflow.parsing import parse_judge_reply
-from judgeflow.protocol.messages import JudgeInput, Reply, TrainingExample
+from judgeflow.core.parsing import judge_reply
+from judgeflow.protocol.messages import JudgeInput, JudgeReply, TrainingExample
 from judgeflow.protocol.verdicts import Scored
 from judgeflow.providers.local import LocalTeacherJudge, features, fit_student
 
@@ -269,16 +269,16 @@ class LexicalLogisticRegression:
         self.theta = theta
         return self
 
-    def judge_batch(self, items: Sequence[JudgeInput]) -> list[Reply]:
+    def judge_batch(self, items: Sequence[JudgeInput]) -> list[JudgeReply]:
         p = 1.0 / (1.0 + np.exp(-(self._design(items) @ self.theta)))
-        return [Reply(text=f"{1.0 + 4.0 * float(q):.4f}", model=self.name) for q in p]
+        return [judge_reply(f"{1.0 + 4.0 * float(q):.4f}", self.name) for q in p]
 
 
 class TokenF1Judge:
     name = "token-f1"
 
-    def judge_batch(self, items: Sequence[JudgeInput]) -> list[Reply]:
-        return [Reply(text=f"{1.0 + 4.0 * token_f1(i.answer, i.reference):.4f}", model=self.name) for i in items]
+    def judge_batch(self, items: Sequence[JudgeInput]) -> list[JudgeReply]:
+        return [judge_reply(f"{1.0 + 4.0 * token_f1(i.answer, i.reference):.4f}", self.name) for i in items]
 
 
 # --- running -------------------------------------------------------------------------------------------------
@@ -297,12 +297,12 @@ class Result:
     per_cpu_second: float = math.nan  # judgements per second of this process's CPU time
 
 
-def parse_scores(replies: Sequence[Reply]) -> tuple[Array, int]:
-    """Scores read back from the reply texts (the judge's real output); an unparsed reply counts as 1."""
+def parse_scores(replies: Sequence[JudgeReply]) -> tuple[Array, int]:
+    """Scores of the replies' verdicts (the judge's real output); an unparsed reply counts as 1 here."""
     scores = np.ones(len(replies), dtype=np.float64)
     unparsed = 0
     for i, reply in enumerate(replies):
-        verdict = parse_judge_reply(reply.text)
+        verdict = reply.verdict
         if isinstance(verdict, Scored):
             scores[i] = verdict.score
         else:
@@ -312,7 +312,7 @@ def parse_scores(replies: Sequence[Reply]) -> tuple[Array, int]:
 
 def evaluate(
     name: str,
-    judge: Callable[[Sequence[JudgeInput]], list[Reply]],
+    judge: Callable[[Sequence[JudgeInput]], list[JudgeReply]],
     splits: Mapping[str, Sequence[Labelled]],
     *,
     note: str = "",
@@ -326,7 +326,7 @@ def evaluate(
         labels = np.array([row.correct for row in rows], dtype=np.bool_)
         timings: list[float] = []
         cpu: list[float] = []
-        replies: list[Reply] = []
+        replies: list[JudgeReply] = []
         for _ in range(max(1, repeats)):
             started, started_cpu = time.perf_counter(), time.process_time()
             replies = judge(items)
@@ -369,9 +369,9 @@ def _result(
     )
 
 
-def teacher_batch(teacher: LocalTeacherJudge) -> Callable[[Sequence[JudgeInput]], list[Reply]]:
-    def run(items: Sequence[JudgeInput]) -> list[Reply]:
-        async def all_of() -> list[Reply]:
+def teacher_batch(teacher: LocalTeacherJudge) -> Callable[[Sequence[JudgeInput]], list[JudgeReply]]:
+    def run(items: Sequence[JudgeInput]) -> list[JudgeReply]:
+        async def all_of() -> list[JudgeReply]:
             return [await teacher.judge(item) for item in items]
 
         return asyncio.run(all_of())

@@ -8,11 +8,11 @@ judgements per second. The fake OpenAI server (`judgeflow.testing.openai_server`
 deterministic items, so that CPU time and peak RSS are the kernel's accounting of that client alone (``wait4``):
 
 * (a) ``judgeflow judge ITEMS --judge openai:gpt-4o --base-url URL --concurrency C [--rpm R] --no-tui``;
-* (b) the Python API: `judgeflow.judges.resolve_judges` and `judgeflow.judging.judge_file`;
+* (b) the Python API: `judgeflow.flows.wiring.resolve_judges` and `judgeflow.flows.judging.judge_file`;
 * (c) a raw aiohttp client with a semaphore of C (the practical floor of a Python client);
 * (d) the plain ``openai.AsyncOpenAI`` client with a semaphore of C.
 
-All four send the same judge prompt (`judgeflow.prompts.DEFAULT_JUDGE_PROMPT`) for every item. Scenarios:
+All four send the same judge prompt (`judgeflow.core.prompts.DEFAULT_JUDGE_PROMPT`) for every item. Scenarios:
 latency 200 ms with 256 in flight, latency 0 with 64 in flight, and an RPM-limited run, where the server's request
 log is checked: no 60-second window may hold more than the limit, and the server must have answered no 429 (the
 plain clients get an aiolimiter bucket of one second's worth of the rate, as judgeflow's gate uses).
@@ -217,8 +217,8 @@ def measure(client: str, scenario: Scenario, items: Path, folder: Path) -> Run:
 
 def _judge_messages(path: Path) -> Any:
     """(id, messages) of every item, lazily: the same prompt judgeflow sends."""
-    from judgeflow.items import iter_items
-    from judgeflow.prompts import DEFAULT_JUDGE_PROMPT
+    from judgeflow.core.prompts import DEFAULT_JUDGE_PROMPT
+    from judgeflow.inputs.items import iter_items
     from judgeflow.protocol.messages import JudgeInput
 
     for answer in iter_items(path):
@@ -227,8 +227,8 @@ def _judge_messages(path: Path) -> Any:
 
 
 async def _child_api(args: argparse.Namespace) -> dict[str, Any]:
-    from judgeflow.judges import resolve_judges
-    from judgeflow.judging import judge_file
+    from judgeflow.flows.judging import judge_file
+    from judgeflow.flows.wiring import resolve_judges
 
     judges, resources = await resolve_judges(
         [f"openai:{MODEL}"], base_url=args.url, concurrency=args.concurrency, rpm=args.rpm
@@ -244,7 +244,7 @@ async def _bounded(args: argparse.Namespace, one: Any) -> int:
 
     limiter = None
     if args.rpm is not None:
-        # The bucket judgeflow's gate uses by default (`judgeflow.limits.Limits`): one second's worth of the rate,
+        # The bucket judgeflow's gate uses by default (`judgeflow.calls.gate.Limits`): one second's worth of the rate,
         # draining at (rpm - bucket) per 61 seconds, so that no 60-second window holds more than rpm requests.
         size = max(1.0, args.rpm / 60.0)
         limiter = AsyncLimiter(size, size * 61.0 / (args.rpm - size))

@@ -2,7 +2,8 @@
 
     python examples/embed_actors.py
 
-Any object with a ``name`` and an ``async judge(item) -> Reply`` is a judge. Here a keyword judge grades three
+Any object with a ``name`` and an ``async judge(item) -> JudgeReply`` is a judge; `judge_reply` reads the
+verdict out of a text reply with judgeflow's parser. Here a keyword judge grades three
 answers, and the Scorer compares it with judgeflow's local rubric teacher; both actors run in our task group.
 """
 
@@ -11,8 +12,9 @@ from __future__ import annotations
 import anyio
 
 from judgeflow import Answer, Judgement, Question, Scorer, StudentJudge, TeacherJudge
+from judgeflow.core.parsing import judge_reply
 from judgeflow.protocol import Channel, JudgeInput, ScoreUpdate
-from judgeflow.protocol.messages import Reply
+from judgeflow.protocol.messages import JudgeReply
 from judgeflow.providers.local import LocalTeacherJudge
 
 
@@ -21,10 +23,10 @@ class KeywordJudge:
 
     name = "keyword"
 
-    async def judge(self, item: JudgeInput) -> Reply:
+    async def judge(self, item: JudgeInput) -> JudgeReply:
         key = item.reference.rstrip(".").split()[-1].lower()
         score = 5 if key in item.answer.lower() else 1
-        return Reply(f"{score}\nlooked for {key!r}", self.name)
+        return judge_reply(f"{score}\nlooked for {key!r}", self.name)
 
 
 ITEMS = [

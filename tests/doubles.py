@@ -7,8 +7,9 @@ from pathlib import Path
 
 import anyio
 
+from judgeflow.core.parsing import judge_reply
 from judgeflow.protocol import Answer, Document, JudgeInput, Question, StudentReady, TrainingExample
-from judgeflow.protocol.messages import Passage, QAPair, Reply
+from judgeflow.protocol.messages import JudgeReply, Passage, QAPair, Reply
 
 
 class FunctionJudge:
@@ -20,11 +21,11 @@ class FunctionJudge:
         self.delay = delay
         self.calls = 0
 
-    async def judge(self, item: JudgeInput) -> Reply:
+    async def judge(self, item: JudgeInput) -> JudgeReply:
         self.calls += 1
         if self.delay:
             await anyio.sleep(self.delay)
-        return Reply(self.reply(item), self.name)
+        return judge_reply(self.reply(item), self.name)
 
 
 class BatchFunctionJudge(FunctionJudge):
@@ -34,9 +35,9 @@ class BatchFunctionJudge(FunctionJudge):
         super().__init__(reply, name=name)
         self.batches: list[int] = []
 
-    def judge_batch(self, items: Sequence[JudgeInput]) -> list[Reply]:
+    def judge_batch(self, items: Sequence[JudgeInput]) -> list[JudgeReply]:
         self.batches.append(len(items))
-        return [Reply(self.reply(item), self.name) for item in items]
+        return [judge_reply(self.reply(item), self.name) for item in items]
 
 
 class EchoIndex:

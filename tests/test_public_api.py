@@ -69,10 +69,10 @@ def test_judging_against_an_api_imports_no_sdk() -> None:
     # scipy (about a second of start-up and 50 MiB). The SDK comes in with the first error it must describe.
     heavy = "('scipy', 'openai', 'textual', 'huggingface_hub', 'torch')"
     code = f"""
-import asyncio, sys, judgeflow.judging, judgeflow.judges
+import asyncio, sys, judgeflow.flows.judging, judgeflow.flows.wiring
 
 async def main() -> None:
-    judges, resources = await judgeflow.judges.resolve_judges(["openai:gpt-4o"], base_url="http://127.0.0.1:9/v1")
+    judges, resources = await judgeflow.flows.wiring.resolve_judges(["openai:gpt-4o"], base_url="http://127.0.0.1:9/v1")
     async with resources:
         assert judges
 asyncio.run(main())

@@ -1,4 +1,4 @@
-"""ruff (with the ASYNC rules) and mypy --strict over src, tests, examples and bench, as part of the suite.
+"""ruff (with the ASYNC rules), mypy --strict and the import-linter layer contracts, as part of the suite.
 
 Running them from pytest makes ``python -m pytest`` the one test command: the README's, and the one CI runs.
 """
@@ -35,4 +35,11 @@ def test_mypy_strict() -> None:
     if shutil.which("mypy") is None and _run(sys.executable, "-m", "mypy", "--version").returncode != 0:
         pytest.fail("mypy is not installed: install the test extra, pip install -e '.[test]'")
     result = _run(sys.executable, "-m", "mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_imports_keep_to_the_layers() -> None:
+    """The contracts in pyproject.toml ([tool.importlinter]): no import runs back up a layer (docs/architecture.md)."""
+    code = "import sys; from importlinter.cli import lint_imports; sys.exit(lint_imports(no_cache=True, no_logo=True))"
+    result = _run(sys.executable, "-c", code)
     assert result.returncode == 0, result.stdout + result.stderr

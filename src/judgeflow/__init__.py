@@ -15,18 +15,18 @@ _EXPORTS: dict[str, str] = {
     "Answer": "judgeflow.protocol",
     "Answerer": "judgeflow.actors",
     "Channel": "judgeflow.protocol",
-    "Components": "judgeflow.components",
-    "ConfigError": "judgeflow.config",
+    "Components": "judgeflow.flows.wiring",
+    "ConfigError": "judgeflow.inputs.config",
     "Context": "judgeflow.protocol",
     "Document": "judgeflow.protocol",
     "Event": "judgeflow.protocol",
     "EventBus": "judgeflow.protocol",
     "Failed": "judgeflow.protocol",
-    "InputError": "judgeflow.items",
+    "InputError": "judgeflow.inputs.items",
     "JudgeInput": "judgeflow.protocol",
     "Judgement": "judgeflow.protocol",
-    "PipelineConfig": "judgeflow.config",
-    "PipelineRun": "judgeflow.pipeline",
+    "PipelineConfig": "judgeflow.inputs.config",
+    "PipelineRun": "judgeflow.flows.pipeline",
     "Question": "judgeflow.protocol",
     "QuestionWriter": "judgeflow.actors",
     "Retriever": "judgeflow.actors",
@@ -41,12 +41,12 @@ _EXPORTS: dict[str, str] = {
     "TrainingExample": "judgeflow.protocol",
     "Unparsed": "judgeflow.protocol",
     "Verdict": "judgeflow.protocol",
-    "Workers": "judgeflow.config",
-    "judge_file": "judgeflow.judging",
-    "load_config": "judgeflow.config",
-    "local_components": "judgeflow.components",
-    "open_pipeline": "judgeflow.pipeline",
-    "parse_judge_reply": "judgeflow.parsing",
+    "Workers": "judgeflow.inputs.config",
+    "judge_file": "judgeflow.flows.judging",
+    "load_config": "judgeflow.inputs.config",
+    "local_components": "judgeflow.flows.wiring",
+    "open_pipeline": "judgeflow.flows.pipeline",
+    "parse_judge_reply": "judgeflow.core.parsing",
 }
 
 __all__ = [
@@ -99,12 +99,12 @@ if TYPE_CHECKING:
         TeacherJudge,
         Trainer,
     )
-    from judgeflow.components import Components, local_components
-    from judgeflow.config import ConfigError, PipelineConfig, Workers, load_config
-    from judgeflow.items import InputError
-    from judgeflow.judging import judge_file
-    from judgeflow.parsing import parse_judge_reply
-    from judgeflow.pipeline import PipelineRun, open_pipeline
+    from judgeflow.core.parsing import parse_judge_reply
+    from judgeflow.flows.judging import judge_file
+    from judgeflow.flows.pipeline import PipelineRun, open_pipeline
+    from judgeflow.flows.wiring import Components, local_components
+    from judgeflow.inputs.config import ConfigError, PipelineConfig, Workers, load_config
+    from judgeflow.inputs.items import InputError
     from judgeflow.protocol import (
         Answer,
         Channel,

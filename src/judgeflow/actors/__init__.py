@@ -5,20 +5,19 @@ with ``await tg.start(actor.run, inbox, outbox)``. It closes its outbox when don
 """
 
 from .answerer import Answerer
+from .judge import Judge, StudentJudge, TeacherJudge
 from .question_writer import QuestionWriter
 from .retriever import Retriever
 from .router import Router
-from .scorer import Scorer, ScoreResult
-from .student_judge import StudentJudge
-from .teacher_judge import TeacherJudge
+from .scorer import Scorer
 from .trainer import Trainer
 
 __all__ = [
     "Answerer",
+    "Judge",
     "QuestionWriter",
     "Retriever",
     "Router",
-    "ScoreResult",
     "Scorer",
     "StudentJudge",
     "TeacherJudge",

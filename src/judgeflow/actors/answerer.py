@@ -9,14 +9,13 @@ from __future__ import annotations
 import anyio
 from anyio.abc import TaskStatus
 
+from judgeflow.calls.timing import timed_call
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Receiver, Sender
-from judgeflow.protocol.events import CallFinished
 from judgeflow.protocol.messages import Answer, Context
-from judgeflow.providers.base import AnswerModel
+from judgeflow.protocol.models import AnswerModel
 
 from ._pool import run_pool
-from ._timing import elapsed_since, start_timer
 
 __all__ = ["Answerer"]
 
@@ -45,14 +44,11 @@ class Answerer:
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         async def handle(context: Context) -> Answer:
-            started = start_timer()
-            try:
-                reply = await self.model.answer(context.question.question, context.passages)
-            except Exception:
-                self.publish(CallFinished(self.name, self.model.name, elapsed_since(started), ok=False))
-                raise
-            self.publish(
-                CallFinished(self.name, reply.model, elapsed_since(started), usage=reply.usage, cost_usd=reply.cost_usd)
+            reply = await timed_call(
+                lambda: self.model.answer(context.question.question, context.passages),
+                publish=self.publish,
+                actor=self.name,
+                model=self.model.name,
             )
             return Answer(
                 question=context.question,

@@ -1,6 +1,6 @@
 """QuestionWriter: documents in, question/reference pairs out, each with its train/held-out split.
 
-The split is assigned here, at the source, by a seeded hash of the question id (see `judgeflow.splits`), so
+The split is assigned here, at the source, by a seeded hash of the question id (see `judgeflow.core.splits`), so
 every later stage can route on ``question.split`` and nothing downstream can move an item between splits.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 import anyio
 from anyio.abc import TaskStatus
 
+from judgeflow.core.splits import assign_split
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Receiver, Sender
 from judgeflow.protocol.events import ItemDone
 from judgeflow.protocol.messages import Document, Question
-from judgeflow.providers.base import QuestionWriterModel
-from judgeflow.splits import assign_split
+from judgeflow.protocol.models import QuestionWriterModel
 
 from ._pool import run_pool
 

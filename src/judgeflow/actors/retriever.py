@@ -12,7 +12,7 @@ from anyio.abc import TaskStatus
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Receiver, Sender
 from judgeflow.protocol.messages import Context, Question
-from judgeflow.providers.base import SearchIndex
+from judgeflow.protocol.models import SearchIndex
 
 from ._pool import run_pool
 

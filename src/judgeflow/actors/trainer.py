@@ -1,9 +1,9 @@
 """Trainer: the teacher's train judgements in, a trained student out.
 
 It turns each scored teacher judgement into a fine-tuning example in the OpenAI chat format (system rubric,
-user query with reference and generated answer, assistant = the teacher's reply, as in the recipe), writes them
-to ``train.jsonl`` in the run folder as they arrive (flushed line by line), and when the stream ends hands
-the whole set to its backend (a local fit, or an OpenAI fine-tuning job). Teacher verdicts that could not be
+user query with reference and generated answer, assistant = the teacher's reply, as in the recipe), hands each
+to ``record`` as it arrives (the pipeline writes them to ``train.jsonl``), and when the stream ends hands the
+whole set to its backend (a local fit, or an OpenAI fine-tuning job). Teacher verdicts that could not be
 parsed or failed are not training data: they are counted and reported, never guessed.
 """
 
@@ -15,17 +15,16 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskStatus
 
-from judgeflow.prompts import DEFAULT_JUDGE_PROMPT, JudgePrompt, training_example, training_example_json
+from judgeflow.core.prompts import DEFAULT_JUDGE_PROMPT, JudgePrompt, training_example
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Receiver, Sender
 from judgeflow.protocol.events import ActorFinished, ActorStarted, TrainingStatus
 from judgeflow.protocol.messages import Judgement, StudentReady, TrainingExample
+from judgeflow.protocol.models import TrainerBackend
 from judgeflow.protocol.verdicts import Scored
-from judgeflow.providers.base import TrainerBackend
-from judgeflow.runfolder import JsonlSink
 
-from ._judging import judge_input
 from ._pool import describe_error
+from .judge import judge_input
 
 __all__ = ["Trainer"]
 
@@ -39,10 +38,12 @@ class Trainer:
         *,
         out_dir: Path,
         prompt: JudgePrompt = DEFAULT_JUDGE_PROMPT,
-        export: Callable[[Path], Awaitable[str]] | None = None,
+        record: Callable[[TrainingExample], None] | None = None,
+        export: Callable[[], Awaitable[str]] | None = None,
         name: str = "trainer",
         publish: Publish = null_publish,
     ) -> None:
+        self.record = record
         self.export = export
         self.error: str | None = None
         self.backend = backend
@@ -66,19 +67,19 @@ class Trainer:
                 self.publish(ActorStarted(self.name, 1))
                 task_status.started()
                 try:
-                    with JsonlSink(self.out_dir / "train.jsonl") as sink:
-                        async for judgement in inbox:
-                            example = self._example(judgement)
-                            if example is None:
-                                continue
-                            self.examples.append(example)
-                            sink.write(training_example_json(example))
+                    async for judgement in inbox:
+                        example = self._example(judgement)
+                        if example is None:
+                            continue
+                        self.examples.append(example)
+                        if self.record is not None:
+                            self.record(example)
                     n = len(self.examples)
                     if n == 0:
                         self.publish(TrainingStatus(student, "skipped", "no usable teacher judgements"))
                         return
                     if self.export is not None:
-                        url = await self.export(self.out_dir / "train.jsonl")
+                        url = await self.export()
                         self.publish(TrainingStatus(student, "exported", url))
                     self.publish(TrainingStatus(student, "training", f"{n} examples, backend {self.backend.name}"))
                     try:

@@ -20,6 +20,7 @@ __all__ = [
     "Context",
     "Document",
     "JudgeInput",
+    "JudgeReply",
     "Judgement",
     "Passage",
     "QAPair",
@@ -47,6 +48,20 @@ class Usage:
 class Reply:
     """What a model said, with what it cost to say it."""
 
+    text: str
+    model: str
+    usage: Usage | None = None
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeReply:
+    """A judge's reply: the verdict read from it (once, where the reply was received), its text, and its cost.
+
+    ``text`` is what the judge said, kept whatever the verdict (an `Unparsed` reply is reported with it).
+    """
+
+    verdict: Verdict
     text: str
     model: str
     usage: Usage | None = None

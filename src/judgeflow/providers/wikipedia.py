@@ -1,7 +1,7 @@
 """Wikipedia pages as documents, through the `wikipedia` package (the only judgeflow module that imports it).
 
 ``await fetch_wikipedia(RECIPE_CITIES, cache_dir=Path(".cache"))`` returns one `Document` per title, in order:
-its id is `judgeflow.documents.slugify` of the title as asked (``history_of_paris``), its title the page's own
+its id is `judgeflow.inputs.documents.slugify` of the title as asked (``history_of_paris``), its title the page's own
 title (after redirects), its text the page's plain text, its source the page URL.
 
 Three facts about ``wikipedia`` 1.4.0 shape this module:
@@ -48,7 +48,7 @@ import wikipedia
 from bs4 import BeautifulSoup
 from wikipedia import wikipedia as _api
 
-from judgeflow.documents import DocumentError, slugify
+from judgeflow.inputs.documents import DocumentError, slugify
 from judgeflow.protocol.messages import Document
 
 __all__ = ["RECIPE_CITIES", "DocumentError", "fetch_wikipedia"]

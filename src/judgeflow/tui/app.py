@@ -71,7 +71,7 @@ HELP = """\
 
 
 class Controls(Protocol):
-    """What the dashboard may ask of a run (a `judgeflow.pipeline.PipelineRun` fits)."""
+    """What the dashboard may ask of a run (a `judgeflow.flows.pipeline.PipelineRun` fits)."""
 
     @property
     def paused(self) -> bool: ...

@@ -1,6 +1,6 @@
 """Local stand-in models: the whole pipeline runs offline, fast, with numpy and scipy only.
 
-Each class implements one protocol of :mod:`judgeflow.providers.base` the way a small, honest baseline would:
+Each class implements one protocol of :mod:`judgeflow.protocol.models` the way a small, honest baseline would:
 BM25 retrieval, a rule-based question writer, a weak extractive answerer, a rubric teacher that explains its
 scores, and a linear student (ridge for a 1-5 teacher, logistic for right/wrong labels) that learns the
 teacher's scores from lexical features. They are
@@ -18,10 +18,8 @@ if TYPE_CHECKING:
     from .questions import LocalQuestionWriter
     from .student import FEATURE_NAMES, LocalStudentJudge, LocalTrainerBackend, features, fit_student
     from .teacher import Grade, LocalTeacherJudge, grade
-    from .text import Chunk, chunk_document, split_sentences, strip_markdown, tokenize
 
-# Loaded on first use (PEP 562), so that a judge run against an API, which only needs `text`, does not import
-# scipy for BM25.
+# Loaded on first use (PEP 562): naming one stand-in imports only its module (BM25 needs scipy; the others do not).
 _HOMES = {
     "NO_ANSWER": "answerer",
     "LocalExtractiveAnswerer": "answerer",
@@ -35,11 +33,6 @@ _HOMES = {
     "Grade": "teacher",
     "LocalTeacherJudge": "teacher",
     "grade": "teacher",
-    "Chunk": "text",
-    "chunk_document": "text",
-    "split_sentences": "text",
-    "strip_markdown": "text",
-    "tokenize": "text",
 }
 
 
@@ -60,18 +53,13 @@ __all__ = [
     "FEATURE_NAMES",
     "NO_ANSWER",
     "BM25Index",
-    "Chunk",
     "Grade",
     "LocalExtractiveAnswerer",
     "LocalQuestionWriter",
     "LocalStudentJudge",
     "LocalTeacherJudge",
     "LocalTrainerBackend",
-    "chunk_document",
     "features",
     "fit_student",
     "grade",
-    "split_sentences",
-    "strip_markdown",
-    "tokenize",
 ]

@@ -24,9 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from judgeflow.core.text import content_words, numbers, split_clauses, split_sentences, wordset, years
 from judgeflow.protocol.messages import Passage, Reply
-
-from .text import content_words, numbers, split_clauses, split_sentences, wordset, years
 
 __all__ = ["NO_ANSWER", "LocalExtractiveAnswerer"]
 

@@ -22,9 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
+from judgeflow.core.text import Chunk, chunk_document, content_words
 from judgeflow.protocol.messages import Document, Passage
-
-from .text import Chunk, chunk_document, content_words
 
 __all__ = ["BM25Index"]
 
@@ -32,7 +31,7 @@ __all__ = ["BM25Index"]
 class BM25Index:
     """Okapi BM25 (``k1=1.5``, ``b=0.75`` by default) over a fixed list of chunks.
 
-    Tokens are the stemmed content words of :mod:`judgeflow.providers.local.text`, so a question and the
+    Tokens are the stemmed content words of :mod:`judgeflow.core.text`, so a question and the
     chunk it was written from agree on what counts as the same word.
     """
 
@@ -101,6 +100,6 @@ class BM25Index:
         return passages
 
     async def search(self, query: str, *, k: int) -> list[Passage]:
-        """:meth:`search_sync` behind the async :class:`~judgeflow.providers.base.SearchIndex` seam; a query
+        """:meth:`search_sync` behind the async :class:`~judgeflow.protocol.models.SearchIndex` seam; a query
         over a few hundred chunks takes microseconds, so it runs inline rather than in a thread."""
         return self.search_sync(query, k)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .text import wordlist, wordset
+from judgeflow.core.text import wordlist, wordset
 
 __all__ = [
     "DETERMINERS",

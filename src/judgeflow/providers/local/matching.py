@@ -7,7 +7,7 @@ KNOWLES", "Cheshire/County of Chester/..."): an answer that gives any one of the
 the first, so each alternative is scored on its own (:func:`split_aliases`) and the best one counts.
 
 The rules are deliberately small and general (no dataset's quirks): number words up to the nineties, ordinals,
-accents, articles, possessives, and separators inside numbers. `judgeflow.providers.local.text` has the
+accents, articles, possessives, and separators inside numbers. `judgeflow.core.text` has the
 tokeniser the other local models share; this one is separate because it canonicalises more than they should
 (a question writer must keep "the" and "seven" as written).
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .text import wordlist
+from judgeflow.core.text import wordlist
 
 __all__ = ["match_tokens", "split_aliases"]
 

@@ -29,6 +29,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from judgeflow.core.text import split_sentences, wordset
 from judgeflow.protocol.messages import Document, QAPair
 
 from .grammar import (
@@ -44,7 +45,6 @@ from .grammar import (
     drop_fronted_phrase,
     find_verb,
 )
-from .text import split_sentences, wordset
 
 __all__ = ["LocalQuestionWriter", "base_form"]
 

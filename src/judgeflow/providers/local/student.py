@@ -41,8 +41,8 @@ import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
 
-from judgeflow.parsing import format_judge_reply
-from judgeflow.protocol.messages import JudgeInput, Reply, StudentReady, TrainingExample
+from judgeflow.core.parsing import scored_reply
+from judgeflow.protocol.messages import JudgeInput, JudgeReply, StudentReady, TrainingExample
 
 from .lexical import FEATURE_LABELS, FEATURE_NAMES, features
 
@@ -88,8 +88,8 @@ def _sigmoid(z: Array) -> Array:
 class LocalStudentJudge:
     """A linear judge on standardised features: ``score = link(bias + sum(weights * (x - means) / scales))``.
 
-    Implements both :class:`~judgeflow.providers.base.JudgeModel` and
-    :class:`~judgeflow.providers.base.BatchJudgeModel`; the batch path computes the features of the whole batch
+    Implements both :class:`~judgeflow.protocol.models.JudgeModel` and
+    :class:`~judgeflow.protocol.models.BatchJudgeModel`; the batch path computes the features of the whole batch
     at once (`judgeflow.providers.local.lexical`) and scores it with one matrix product.
     """
 
@@ -151,7 +151,7 @@ class LocalStudentJudge:
         z = (features(items) - self.means) / self.scales
         return self._reply_scores(self.bias + z @ self.weights)
 
-    def judge_batch(self, items: Sequence[JudgeInput]) -> list[Reply]:
+    def judge_batch(self, items: Sequence[JudgeInput]) -> list[JudgeReply]:
         if not items:
             return []
         x = features(items)
@@ -172,12 +172,9 @@ class LocalStudentJudge:
             contributions[rows, second].tolist(),
             strict=True,
         )
-        return [
-            Reply(text=format_judge_reply(score, _reasoning(j, v, c, k, w, d)), model=self.name)
-            for score, j, v, c, k, w, d in columns
-        ]
+        return [scored_reply(score, _reasoning(j, v, c, k, w, d), self.name) for score, j, v, c, k, w, d in columns]
 
-    async def judge(self, item: JudgeInput) -> Reply:
+    async def judge(self, item: JudgeInput) -> JudgeReply:
         return self.judge_batch([item])[0]
 
     def to_dict(self) -> dict[str, object]:

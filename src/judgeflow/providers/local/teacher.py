@@ -29,10 +29,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from judgeflow.parsing import format_judge_reply
-from judgeflow.protocol.messages import JudgeInput, Reply
-
-from .text import capitalised_words, content_words, numbers, split_clauses, stem, tokenize, years
+from judgeflow.core.parsing import scored_reply
+from judgeflow.core.text import capitalised_words, content_words, numbers, split_clauses, stem, tokenize, years
+from judgeflow.protocol.messages import JudgeInput, JudgeReply
 
 __all__ = ["Grade", "LocalTeacherJudge", "grade"]
 
@@ -188,14 +187,14 @@ def _contradictions(answer: str, item: JudgeInput, kind: str) -> set[str]:
 
 
 class LocalTeacherJudge:
-    """The offline teacher: :func:`grade` behind the :class:`~judgeflow.providers.base.JudgeModel` seam."""
+    """The offline teacher: :func:`grade` behind the :class:`~judgeflow.protocol.models.JudgeModel` seam."""
 
     def __init__(self, *, name: str = "local-teacher") -> None:
         self.name = name
 
-    def judge_sync(self, item: JudgeInput) -> Reply:
+    def judge_sync(self, item: JudgeInput) -> JudgeReply:
         decision = grade(item)
-        return Reply(text=format_judge_reply(decision.score, decision.reasoning), model=self.name)
+        return scored_reply(decision.score, decision.reasoning, self.name)
 
-    async def judge(self, item: JudgeInput) -> Reply:
+    async def judge(self, item: JudgeInput) -> JudgeReply:
         return self.judge_sync(item)

@@ -1,4 +1,4 @@
-"""What a saved MiniLM student folder looks like, readable without importing torch (`judgeflow.judges` uses it)."""
+"""What a saved MiniLM student folder looks like, readable without importing torch (the wiring uses it)."""
 
 from __future__ import annotations
 

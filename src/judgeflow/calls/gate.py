@@ -1,0 +1,452 @@
+"""The runtime core of every provider call: rate limits, in-flight caps, retries and the spending budget.
+
+Providers declare policy, this module enforces it. A provider names the `LimitKey` its calls count against and
+classifies its own errors into an `ErrorDecision`; `CallGate.call` is the one place where calls wait for
+capacity, fail, back off and retry. Every actor calling the same (provider, endpoint, model) shares one gate
+through a `GateRegistry`, so limits hold for the whole run, not per actor.
+
+The arithmetic (backoff, retry-after, AIMD) lives in the pure `judgeflow.calls.backoff`; this module adds the clock
+(``anyio.current_time()``), the sleeping and the limiters. Rate limiting uses aiolimiter, which is
+asyncio-only: run anyio on its asyncio backend, and create gates per run (a limiter binds to the event loop
+that first uses it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TypeVar
+
+import anyio
+from aiolimiter import AsyncLimiter
+
+from judgeflow.calls.backoff import AdaptiveConcurrency, RetryPolicy, backoff_delay
+from judgeflow.protocol.bus import Publish
+from judgeflow.protocol.calls import ErrorDecision, LimitKey
+from judgeflow.protocol.events import BudgetExhausted, CallRetry, ConcurrencyChanged
+
+__all__ = [
+    "Budget",
+    "BudgetExceeded",
+    "CallGate",
+    "GateRegistry",
+    "GateStats",
+    "Limits",
+    "Reservation",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits of one `LimitKey`.
+
+    ``rpm`` / ``tpm``: requests and tokens per minute (None: unlimited). They are enforced as leaky buckets
+    that hold ``burst_s`` seconds' worth of the rate, so at most ``rpm * burst_s / 60`` requests go out at
+    once (at least one): providers enforce per-minute limits over shorter windows too, and a whole minute's
+    quota sent in the first second earns 429s. The bucket drains at ``(rpm - burst) / (60 + burst_s)`` per
+    second, so that a full bucket plus what drains in a minute and ``burst_s`` is at most ``rpm``: a provider
+    that counts a sliding minute sees the limit kept even when requests reach it bunched up by network delays
+    (the steady rate is about ``burst_s / 30`` below ``rpm / 60``: 3% with the default one-second bucket).
+
+    ``max_in_flight``: calls outstanding at once. With ``adaptive`` the cap halves on rate limiting and grows
+    back towards ``max_in_flight`` (never below ``min_in_flight``); see `judgeflow.calls.backoff.AdaptiveConcurrency`.
+    """
+
+    rpm: float | None = None
+    tpm: float | None = None
+    max_in_flight: int = 16
+    adaptive: bool = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    min_in_flight: int = 1
+    cooldown_s: float = 5.0
+    burst_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number or None, got {value!r}")
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
+        if not 1 <= self.min_in_flight <= self.max_in_flight:
+            raise ValueError(f"min_in_flight must be within [1, max_in_flight], got {self.min_in_flight}")
+        if not (math.isfinite(self.burst_s) and self.burst_s > 0):
+            raise ValueError(f"burst_s must be a positive number, got {self.burst_s!r}")
+
+    def stricter(self, other: Limits) -> Limits:
+        """The stricter of two roles' limits on one shared key (one gate cannot honour both)."""
+
+        def low(x: float | None, y: float | None) -> float | None:
+            return y if x is None else x if y is None else min(x, y)
+
+        return dataclasses.replace(
+            self,
+            rpm=low(self.rpm, other.rpm),
+            tpm=low(self.tpm, other.tpm),
+            max_in_flight=min(self.max_in_flight, other.max_in_flight),
+        )
+
+
+def _bucket(per_minute: float | None, burst_s: float) -> AsyncLimiter | None:
+    if per_minute is None:
+        return None
+    size = max(1.0, per_minute * burst_s / 60.0)
+    # A full bucket plus what drains in a minute (and burst_s more, the slack for requests that arrive bunched
+    # up) must not pass the limit; see `Limits`. A bucket as big as the limit (an rpm of 1, or a burst_s of a
+    # minute) cannot honour that and drains at the plain rate.
+    per_second = (per_minute - size) / (60.0 + burst_s) if per_minute > size else per_minute / 60.0
+    return AsyncLimiter(size, size / per_second)
+
+
+@dataclass(frozen=True, slots=True)
+class GateStats:
+    """A gate at a glance, for the dashboard. ``attempts`` counts every try, retries included."""
+
+    key: LimitKey
+    limit: int
+    maximum: int
+    in_flight: int
+    waiting: int
+    attempts: int
+    retries: int
+    rate_limited: int
+    failed: int
+
+
+class CallGate:
+    """Rate limits, an in-flight cap and the retry loop of one `LimitKey`."""
+
+    def __init__(self, key: LimitKey, limits: Limits, *, seed: int | str | None = None) -> None:
+        self.key = key
+        self.limits = limits
+        self._adaptive = (
+            AdaptiveConcurrency(limits.max_in_flight, minimum=limits.min_in_flight, cooldown_s=limits.cooldown_s)
+            if limits.adaptive
+            else None
+        )
+        # CapacityLimiter rather than a Semaphore: its size can change while tokens are borrowed. Shrinking it
+        # below the number in flight preempts nothing; new calls just wait until enough have finished.
+        self._slots = anyio.CapacityLimiter(limits.max_in_flight)
+        self._requests = _bucket(limits.rpm, limits.burst_s)
+        self._tokens = _bucket(limits.tpm, limits.burst_s)
+        # A private generator, so jitter is reproducible per gate and nobody else's draws shift it.
+        self._rng = random.Random(f"{key.provider}/{key.endpoint}/{key.model}" if seed is None else seed)
+        self._attempts = 0
+        self._retries = 0
+        self._rate_limited = 0
+        self._failed = 0
+
+    @property
+    def limit(self) -> int:
+        """The current in-flight cap."""
+        return self.limits.max_in_flight if self._adaptive is None else self._adaptive.limit
+
+    @property
+    def in_flight(self) -> int:
+        return self._slots.borrowed_tokens
+
+    def stats(self) -> GateStats:
+        return GateStats(
+            key=self.key,
+            limit=self.limit,
+            maximum=self.limits.max_in_flight,
+            in_flight=self._slots.borrowed_tokens,
+            waiting=self._slots.statistics().tasks_waiting,
+            attempts=self._attempts,
+            retries=self._retries,
+            rate_limited=self._rate_limited,
+            failed=self._failed,
+        )
+
+    async def call(
+        self,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        classify: Callable[[BaseException], ErrorDecision],
+        estimated_tokens: int = 0,
+        publish: Publish,
+    ) -> T:
+        """Await ``fn()`` within this key's limits, retrying what ``classify`` says is worth retrying.
+
+        Each attempt takes an in-flight slot, then request and token capacity, then awaits ``fn()``. A failure
+        is classified: ``rate_limited`` also tells adaptive concurrency (publishing `ConcurrencyChanged` when
+        the cap moves), ``rate_limited`` and ``transient`` back off and retry, ``fatal`` raises at once, and
+        the last error is raised after ``retry.max_attempts``. The slot is released while backing off: a
+        sleeping call is not in flight. `CallRetry` is published before the sleep, so observers see the wait
+        while it happens. Cancellation is never classified or retried: it propagates at once and every slot
+        is released on the way out.
+
+        ``estimated_tokens`` (prompt plus ``max_tokens``) is charged to the TPM bucket before the call.
+        """
+        policy = self.limits.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            # A fresh borrower per attempt: CapacityLimiter allows one token per borrower, and one task may
+            # run calls through the same gate from nested code.
+            borrower = object()
+            # A free slot is taken without awaiting: the awaiting acquire always yields to the event loop
+            # (twice), which is a measurable share of a fast call's CPU. The call itself yields right after.
+            try:
+                self._slots.acquire_on_behalf_of_nowait(borrower)
+            except anyio.WouldBlock:
+                await self._slots.acquire_on_behalf_of(borrower)
+            try:
+                await self._acquire_rate(estimated_tokens)
+                self._attempts += 1
+                try:
+                    result = await fn()
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as exc:
+                    decision = classify(exc)
+                    if decision.kind == "rate_limited":
+                        self._rate_limited += 1
+                        self._on_rate_limited(publish)
+                    if decision.kind not in ("rate_limited", "transient"):
+                        self._failed += 1
+                        raise
+                    if attempt >= policy.max_attempts:
+                        self._failed += 1
+                        exc.add_note(
+                            f"judgeflow: gave up after {attempt} attempts ({decision.kind}: {decision.detail})"
+                        )
+                        raise
+                else:
+                    # Only a first-try success says the current cap is sustainable; one that needed retries
+                    # is neutral.
+                    if attempt == 1:
+                        self._on_success(publish)
+                    return result
+            finally:
+                self._slots.release_on_behalf_of(borrower)
+
+            delay = backoff_delay(policy, attempt, jitter=self._rng.random(), retry_after_s=decision.retry_after_s)
+            self._retries += 1
+            publish(
+                CallRetry(
+                    provider=self.key.provider,
+                    endpoint=self.key.endpoint,
+                    model=self.key.model,
+                    attempt=attempt,
+                    delay_s=delay,
+                    reason=decision.kind,
+                    detail=decision.detail,
+                )
+            )
+            await anyio.sleep(delay)
+
+    async def _acquire_rate(self, estimated_tokens: int) -> None:
+        if self._requests is not None:
+            await self._requests.acquire(1)
+        if self._tokens is not None and estimated_tokens > 0:
+            # aiolimiter refuses a single acquisition larger than its bucket; a big request takes its tokens
+            # in bucket-sized chunks so it is charged in full (and waits as long as its size demands).
+            remaining = float(estimated_tokens)
+            while remaining > 0:
+                chunk = min(remaining, self._tokens.max_rate)
+                await self._tokens.acquire(chunk)
+                remaining -= chunk
+
+    def _on_success(self, publish: Publish) -> None:
+        if self._adaptive is not None:
+            self._apply(self._adaptive.on_success(anyio.current_time()), publish)
+
+    def _on_rate_limited(self, publish: Publish) -> None:
+        if self._adaptive is not None:
+            self._apply(self._adaptive.on_rate_limited(anyio.current_time()), publish)
+
+    def _apply(self, new_limit: int | None, publish: Publish) -> None:
+        if new_limit is None:
+            return
+        self._slots.total_tokens = new_limit
+        publish(
+            ConcurrencyChanged(
+                provider=self.key.provider,
+                endpoint=self.key.endpoint,
+                model=self.key.model,
+                limit=new_limit,
+                maximum=self.limits.max_in_flight,
+            )
+        )
+
+    def __repr__(self) -> str:
+        return f"CallGate({self.key!r}, limit={self.limit}, in_flight={self.in_flight})"
+
+
+class GateRegistry:
+    """One `CallGate` per `LimitKey`, created on first use and shared by every actor calling that model.
+
+    ``limits_for`` maps a key to its limits (config lookup with defaults); it is called once per key. Create
+    one registry per run: gates hold rate limiters bound to the run's event loop.
+    """
+
+    def __init__(self, limits_for: Callable[[LimitKey], Limits], *, seed: int = 0) -> None:
+        self._limits_for = limits_for
+        self._seed = seed
+        self._gates: dict[LimitKey, CallGate] = {}
+
+    def gate(self, key: LimitKey) -> CallGate:
+        gate = self._gates.get(key)
+        if gate is None:
+            seed = f"{self._seed}/{key.provider}/{key.endpoint}/{key.model}"
+            gate = self._gates[key] = CallGate(key, self._limits_for(key), seed=seed)
+        return gate
+
+    def gates(self) -> list[CallGate]:
+        """Every gate created so far, in creation order."""
+        return list(self._gates.values())
+
+    def stats(self) -> list[GateStats]:
+        return [gate.stats() for gate in self._gates.values()]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Budget
+
+
+class BudgetExceeded(Exception):
+    """A call was refused before it started: it could have taken spending past the budget."""
+
+    def __init__(self, *, budget_usd: float, spent_usd: float, reserved_usd: float, estimate_usd: float) -> None:
+        super().__init__(
+            f"budget of ${budget_usd:.4f} reached: spent ${spent_usd:.4f} + in flight ${reserved_usd:.4f} "
+            f"+ this call ${estimate_usd:.4f} would exceed it"
+        )
+        self.budget_usd = budget_usd
+        self.spent_usd = spent_usd
+        self.reserved_usd = reserved_usd
+        self.estimate_usd = estimate_usd
+
+
+class Reservation:
+    """Money set aside for one call until it is settled with the actual cost, or released unspent.
+
+    Use it as a context manager: leaving the block without `settle` releases it (a failed or cancelled call).
+    ``release`` after ``settle`` does nothing, so ``finally: reservation.release()`` is always safe.
+    """
+
+    __slots__ = ("_budget", "_open", "estimate_usd")
+
+    def __init__(self, budget: Budget, estimate_usd: float) -> None:
+        self._budget = budget
+        self.estimate_usd = estimate_usd
+        self._open = True
+
+    @property
+    def open(self) -> bool:
+        return self._open
+
+    def settle(self, actual_usd: float) -> None:
+        """Record what the call cost and free its reservation. Raises RuntimeError when already closed."""
+        if not self._open:
+            raise RuntimeError("this reservation was already settled or released")
+        _check_usd("actual_usd", actual_usd)
+        self._open = False
+        self._budget._close(self, actual_usd)
+
+    def release(self) -> None:
+        """Free the reservation without spending (the call failed before it cost anything)."""
+        if self._open:
+            self._open = False
+            self._budget._close(self, 0.0)
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        state = "open" if self._open else "closed"
+        return f"Reservation(estimate_usd={self.estimate_usd!r}, {state})"
+
+
+def _check_usd(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+class Budget:
+    """A spending cap checked before each paid call starts.
+
+    A call reserves its estimated cost first; the reservation is refused (`BudgetExceeded`) when spent plus
+    every outstanding reservation plus this estimate would pass ``max_usd``. Counting calls in flight is what
+    keeps a hundred concurrent calls from each seeing the same headroom. With estimates that are upper
+    bounds (prompt tokens plus ``max_tokens`` at list price) the recorded spend never exceeds the budget; an
+    estimate that was too low is still settled at its true cost (the ledger must not lie), and later calls
+    are refused. `BudgetExhausted` is published once, at the first refusal. ``max_usd=None`` only keeps
+    count.
+
+    Every method is sync and none awaits: on a single-threaded event loop the check and the reservation
+    happen with no task switch between them, so no lock is needed (and none could be wanted from a sync
+    method). Do not share a Budget between threads.
+    """
+
+    def __init__(self, max_usd: float | None, *, publish: Publish) -> None:
+        if max_usd is not None:
+            _check_usd("max_usd", max_usd)
+        self.max_usd = max_usd
+        self._publish = publish
+        self._spent = 0.0
+        self._reserved = 0.0
+        self._outstanding = 0
+        self._exhausted = False
+
+    @property
+    def spent_usd(self) -> float:
+        return self._spent
+
+    @property
+    def reserved_usd(self) -> float:
+        return self._reserved
+
+    @property
+    def remaining_usd(self) -> float | None:
+        """Headroom for new reservations (None when unlimited)."""
+        if self.max_usd is None:
+            return None
+        return max(0.0, self.max_usd - self._spent - self._reserved)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether a reservation has been refused."""
+        return self._exhausted
+
+    def reserve(self, estimate_usd: float) -> Reservation:
+        """Set aside ``estimate_usd`` for a call about to start, or raise `BudgetExceeded`."""
+        _check_usd("estimate_usd", estimate_usd)
+        if self.max_usd is not None and self._spent + self._reserved + estimate_usd > self.max_usd:
+            if not self._exhausted:
+                self._exhausted = True
+                self._publish(BudgetExhausted(spent_usd=self._spent, budget_usd=self.max_usd))
+            raise BudgetExceeded(
+                budget_usd=self.max_usd,
+                spent_usd=self._spent,
+                reserved_usd=self._reserved,
+                estimate_usd=estimate_usd,
+            )
+        self._reserved += estimate_usd
+        self._outstanding += 1
+        return Reservation(self, estimate_usd)
+
+    def _close(self, reservation: Reservation, actual_usd: float) -> None:
+        self._spent += actual_usd
+        self._outstanding -= 1
+        # Subtracting floats in a different order from adding them leaves dust; with nothing outstanding the
+        # true value is exactly zero.
+        self._reserved = 0.0 if self._outstanding == 0 else max(0.0, self._reserved - reservation.estimate_usd)
+
+    def __repr__(self) -> str:
+        return f"Budget(max_usd={self.max_usd!r}, spent_usd={self._spent!r}, reserved_usd={self._reserved!r})"

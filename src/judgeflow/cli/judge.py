@@ -1,0 +1,67 @@
+"""``judgeflow judge``: judge a file of items with one or more judges, shown on the dashboard or as progress lines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from judgeflow.cli.errors import UserError, fail, run_async, user_errors
+
+__all__ = ["judge_command"]
+
+
+def judge_command(args: argparse.Namespace) -> int:
+    from judgeflow.flows.judging import JudgeSummary, open_judging
+    from judgeflow.inputs.config import JudgingConfig
+
+    if args.concurrency < 1:
+        return fail(f"--concurrency must be >= 1, got {args.concurrency}")
+    try:
+        config = JudgingConfig(
+            items=args.items,
+            out=args.out,
+            judges=tuple(args.judges or ["local:teacher"]),
+            base_url=args.base_url,
+            concurrency=args.concurrency,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            max_tokens=args.max_tokens,
+            timeout_s=args.timeout,
+            max_cost_usd=args.max_cost,
+            seed=args.seed,
+        )
+    except user_errors() as error:
+        return fail(error)
+    use_tui = not args.no_tui and sys.stdout.isatty()
+
+    async def go() -> JudgeSummary | None:
+        async with open_judging(config, resume=args.resume, restart=args.restart, cache_dir=args.cache) as run:
+            if use_tui:
+                from judgeflow.tui.dashboard import TextualDisplay
+
+                display = TextualDisplay(exit_when_done=True, mode="judge")
+                await display.show(run.events)
+                if not display.finished:
+                    return None  # the user quit: leaving the block cancels what is left
+            else:
+                from judgeflow.tui.plain import PlainDisplay
+
+                await PlainDisplay(interval=2.0).show(run.events)
+            return await run.wait()
+
+    try:
+        summary = run_async(go)
+    except UserError as error:
+        return fail(error.error)
+    if summary is None:
+        print(f"judgeflow: quit before judging finished; verdicts so far are in {args.out}", file=sys.stderr)
+        return 130
+    judges = len(config.judges)
+    print(f"Judged {summary.items} items with {judges} judge(s); wrote {summary.lines_written} lines to {args.out}")
+    if summary.scorer is not None and summary.scorer.result is not None:
+        from judgeflow.report.markdown import render_agreement
+
+        print(render_agreement(summary.scorer.result))
+    if summary.cost_usd > 0:
+        print(f"Cost: {summary.cost_usd:.4f} USD (every distinct paid call counted once, earlier runs included)")
+    return 0

@@ -1,0 +1,327 @@
+"""Judging a large JSONL file of items with one or more judges, streaming in and out: ``judgeflow judge``.
+
+`open_judging` is the entry point beside `judgeflow.flows.pipeline.open_pipeline`: it claims the output's store
+(`judgeflow.runs.context`), resolves the judges (`judgeflow.flows.wiring`) and runs `judge_file` in the
+background, yielding a `JudgingRun` whose events an observer shows. `judge_file` is the engine, usable on its own
+with judge models an application made itself.
+
+The file is checked in one streaming pass first (a bad line stops the run before anything is spent), then read
+lazily again while items flow through bounded channels to every judge, and each verdict is written to the
+output as soon as it exists: memory stays flat whatever the size of the file (the only thing kept per item is a
+pair of float scores for the agreement statistics, and only when more than one judge is named). With several
+judges the first is the reference, and the agreement of each other judge with it is computed at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from judgeflow.actors import Judge, Router, Scorer
+from judgeflow.flows.wiring import resolve_judges
+from judgeflow.inputs.config import JudgingConfig
+from judgeflow.inputs.items import check_items, iter_items
+from judgeflow.protocol.bus import EventBus, Publish, null_publish
+from judgeflow.protocol.channels import Channel, Sender
+from judgeflow.protocol.events import ActorFinished, ActorStarted, Event, RunFinished, RunStarted
+from judgeflow.protocol.messages import Answer, Judgement, ScoreUpdate
+from judgeflow.protocol.models import JudgeModel
+from judgeflow.runs.context import open_run
+from judgeflow.runs.folder import JsonlSink
+from judgeflow.runs.records import judgement_from_record, judgement_record
+from judgeflow.runs.store import RunStore
+
+__all__ = ["JudgeSummary", "JudgingRun", "judge_file", "open_judging"]
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeSummary:
+    """How a judge run ended: items read, lines written, the agreement (two or more judges) and the spending."""
+
+    items: int
+    lines_written: int
+    scorer: Scorer | None
+    cost_usd: float = 0.0
+
+
+@dataclass(slots=True)
+class JudgingRun:
+    """A running ``judgeflow judge``: its config, its event stream and, once done, its summary."""
+
+    config: JudgingConfig
+    events: MemoryObjectReceiveStream[Event]
+    bus: EventBus
+    summary: JudgeSummary | None = None
+    _done: anyio.Event = field(default_factory=anyio.Event)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    async def wait(self) -> JudgeSummary:
+        """Wait for judging to finish and return its summary."""
+        await self._done.wait()
+        if self.summary is None:
+            raise RuntimeError("judging finished without a summary")
+        return self.summary
+
+
+@asynccontextmanager
+async def open_judging(
+    config: JudgingConfig,
+    *,
+    resume: bool = False,
+    restart: bool = False,
+    cache_dir: Path | None = None,
+    event_buffer: int = 4096,
+) -> AsyncIterator[JudgingRun]:
+    """Start judging in the background and yield the run; leaving the block cancels what is left.
+
+    The store beside ``config.out`` (``OUT.store.sqlite``) records every verdict and paid call: ``resume=True``
+    continues an earlier run into the same output (its verdicts are written again, not paid for again; failed
+    ones are retried), ``restart=True`` starts over. ``cache_dir`` shares a response cache across runs.
+    """
+    bus = EventBus()
+    run = JudgingRun(config, bus.subscribe_nowait(buffer=event_buffer), bus)
+    async with AsyncExitStack() as stack:
+        stack.callback(run.events.close)
+        stack.callback(bus.close)  # however the run ends, even before it starts, observers see the end
+        context = await stack.enter_async_context(
+            open_run(
+                config.out.parent,
+                config.summary(),
+                filename=config.store_filename,
+                resume=resume,
+                restart=restart,
+                cache_dir=cache_dir,
+                holder=str(config.out),
+            )
+        )
+        judges, resources = await resolve_judges(
+            config.judges,
+            base_url=config.base_url,
+            concurrency=config.concurrency,
+            rpm=config.rpm,
+            tpm=config.tpm,
+            max_cost=config.max_cost_usd,
+            max_tokens=config.max_tokens,
+            timeout_s=config.timeout_s,
+            publish=bus.publish,
+            cache=context.cache,
+        )
+        await stack.enter_async_context(resources)
+        tg = await stack.enter_async_context(anyio.create_task_group())
+
+        async def judge(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+            task_status.started()
+            try:
+                summary = await judge_file(
+                    config.items,
+                    config.out,
+                    judges,
+                    workers=config.concurrency,
+                    batch_size=config.batch_size,
+                    n_resamples=config.n_resamples,
+                    seed=config.seed,
+                    publish=bus.publish,
+                    store=context.store,
+                    resume=resume,
+                )
+                run.summary = dataclasses.replace(summary, cost_usd=await context.store.total_cost())
+            finally:
+                bus.close()
+                run._done.set()
+
+        await tg.start(judge)
+        try:
+            yield run
+        finally:
+            tg.cancel_scope.cancel()
+
+
+async def _read(
+    path: Path, outboxes: Sequence[Sender[Answer]], *, publish: Publish, done: Sequence[set[str]] | None = None
+) -> int:
+    """Send every item of ``path`` to every judge's inbox, as the actor ``items``; returns how many were read.
+
+    The reader fans out itself: a `Router` between it and the inboxes would be one more channel hop per item,
+    which costs CPU and buys nothing here. ``done`` (per outbox) holds the ids already judged by a resumed run.
+    """
+    items = sent = 0
+    with ExitStack() as stack:
+        for outbox in outboxes:
+            stack.enter_context(outbox)
+        publish(ActorStarted("items", 1))
+        try:
+            for answer in iter_items(path):
+                items += 1
+                for index, outbox in enumerate(outboxes):
+                    if done is not None and answer.id in done[index]:
+                        continue
+                    await outbox.send(answer)
+                    sent += 1
+        finally:
+            publish(ActorFinished("items", items, sent, 0))
+    return items
+
+
+async def judge_file(
+    items: Path,
+    out: Path,
+    judges: Sequence[tuple[str, JudgeModel]],
+    *,
+    workers: int = 8,
+    batch_size: int = 256,
+    capacity: int = 64,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    publish: Publish = null_publish,
+    store: RunStore | None = None,
+    resume: bool = False,
+) -> JudgeSummary:
+    """Judge every item of ``items`` with every judge; write one line per (item, judge) to ``out``.
+
+    With a ``store``, every verdict is also recorded there. With ``resume``, the verdicts the store already
+    holds (failed ones excepted: those are tried again) are written to ``out`` first and not judged again, so
+    that after a crash every (item, judge) appears in ``out`` exactly once.
+    """
+    if resume and store is None:
+        raise ValueError("resume needs the store of the earlier run")
+    if not judges:
+        raise ValueError("name at least one judge")
+    names = [name for name, _ in judges]
+    if len(set(names)) != len(names):
+        raise ValueError(f"judge names must be distinct, got {names}")
+    # Observers learn how the run ended, however it ends: done, a bad line, an error, or cancelled (the user
+    # quit the dashboard).
+    try:
+        summary = await _judge_all(
+            items,
+            out,
+            judges,
+            workers=workers,
+            batch_size=batch_size,
+            capacity=capacity,
+            n_resamples=n_resamples,
+            seed=seed,
+            publish=publish,
+            store=store,
+            resume=resume,
+        )
+        publish(RunFinished(str(out), True))
+        return summary
+    except anyio.get_cancelled_exc_class():
+        publish(RunFinished(str(out), False, "cancelled"))
+        raise
+    except BaseException as error:
+        publish(RunFinished(str(out), False, _reason(error)))
+        raise
+
+
+async def _judge_all(
+    items: Path,
+    out: Path,
+    judges: Sequence[tuple[str, JudgeModel]],
+    *,
+    workers: int,
+    batch_size: int,
+    capacity: int,
+    n_resamples: int,
+    seed: int,
+    publish: Publish,
+    store: RunStore | None,
+    resume: bool,
+) -> JudgeSummary:
+    """`judge_file` after its argument checks: validate, announce the run, judge, and write."""
+    names = [name for name, _ in judges]
+    # A bad line should stop the run before any money is spent, not halfway through: check the file first
+    # (a streaming pass, in a worker thread), then judge it.
+    count = await anyio.to_thread.run_sync(check_items, items)
+    scorer = (
+        Scorer(
+            reference=names[0],
+            students=names[1:],
+            difference=None,
+            n_resamples=n_resamples,
+            seed=seed,
+            publish=publish,
+        )
+        if len(judges) > 1
+        else None
+    )
+    inboxes: list[Channel[Answer]] = [Channel(f"{name}.inbox", capacity) for name in names]
+    verdicts: Channel[Judgement] = Channel("judgements", capacity)
+    to_scorer: Channel[Judgement] = Channel("scorer.inbox", capacity)
+    scores: Channel[ScoreUpdate] = Channel("scores", capacity)
+
+    done: list[set[str]] | None = None
+    if resume and store is not None:
+        done = [await store.done_items("judgement", name) for name in names]
+    remaining = {name: max(count - len(done[index]), 0) if done else count for index, name in enumerate(names)}
+    publish(RunStarted(str(out), 0, kind="judge", n_items=count, judges=remaining))
+
+    with JsonlSink(out) as sink:
+
+        async def keep(judgement: Judgement) -> None:
+            # One record, encoded once, for the output file and the store.
+            text = json.dumps(judgement_record(judgement, with_split=False), ensure_ascii=False)
+            sink.write_json(text)
+            if store is not None:
+                await store.record_item("judgement", judgement.id, judgement.judge, text)
+
+        async with anyio.create_task_group() as tg:
+            for (name, model), inbox in zip(judges, inboxes, strict=True):
+                judge = Judge(model, workers=workers, batch_size=batch_size, name=name, publish=publish)
+                await tg.start(judge.run, inbox.receiver, verdicts.sender.clone())
+            verdicts.sender.close()
+            writer = Router[Judgement](
+                (lambda _j: (0,)) if scorer else (lambda _j: ()),
+                persist=keep,
+                name="writer",
+                publish=publish,
+            )
+            await tg.start(writer.run, verdicts.receiver, [to_scorer.sender])
+            earlier = to_scorer.sender.clone()
+            if scorer is not None:
+                await tg.start(scorer.run, to_scorer.receiver, scores.sender)
+            else:
+                to_scorer.receiver.close()
+                scores.sender.close()
+            tg.start_soon(_drain, scores)
+            async with earlier:
+                if done is not None and store is not None:
+                    await _replay(store, names, sink, earlier if scorer is not None else None)
+            read = await _read(items, [inbox.sender for inbox in inboxes], publish=publish, done=done)
+        return JudgeSummary(items=read, lines_written=sink.lines, scorer=scorer)
+
+
+async def _replay(store: RunStore, names: Sequence[str], sink: JsonlSink, scorer: Sender[Judgement] | None) -> None:
+    """Write the verdicts a resumed run already has (not the failed ones, which are judged again)."""
+    async for record in store.iter_items("judgement"):
+        if record.get("judge") not in names or record.get("status") == "failed":
+            continue
+        sink.write({key: value for key, value in record.items() if key != "split"})
+        if scorer is not None:
+            await scorer.send(judgement_from_record(record))
+
+
+def _reason(error: BaseException) -> str:
+    """One line for the dashboard's failed banner: the first error of a task group's tree, by type and text."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+async def _drain(channel: Channel[ScoreUpdate]) -> None:
+    with channel.receiver:
+        async for _ in channel.receiver:
+            pass

@@ -1,0 +1,321 @@
+"""Run configuration: plain frozen dataclasses, loadable from a TOML file with errors that name file and key.
+
+Everything has a default, and the defaults are the embedded offline run (bundled corpus, local models), so
+``PipelineConfig()`` is a complete, runnable configuration. Secrets never live here: API keys come from the
+environment only, so a config file can be shared and a run folder can record its config verbatim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from judgeflow.inputs.corpus import CITIES
+
+__all__ = [
+    "BudgetConfig",
+    "ConfigError",
+    "DocumentsConfig",
+    "JudgingConfig",
+    "PipelineConfig",
+    "RoleConfig",
+    "RolesConfig",
+    "TrainerConfig",
+    "Workers",
+    "config_from_data",
+    "load_config",
+]
+
+
+LOCAL_RETRIEVERS = ("", "bm25", "minilm")
+"""Models of a local retriever: "" and "bm25" are BM25, "minilm" is dense retrieval (the local extra)."""
+LOCAL_ANSWERERS = ("", "extractive", "smollm2")
+"""Models of a local answerer: "" and "extractive" copy sentences, "smollm2" is SmolLM2-135M-Instruct (opt-in)."""
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """Concurrent workers per actor (each actor's workers share its inbox)."""
+
+    question_writer: int = 2
+    retriever: int = 2
+    answerer: int = 4
+    teacher: int = 8
+    student: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class RoleConfig:
+    """Which model plays a role: ``provider`` is ``local``, ``openai`` (any OpenAI-compatible server) or ``hf``.
+
+    ``base_url`` points an ``openai`` role at another server (vLLM, Ollama, llama.cpp) or an ``hf`` role at a TGI
+    server or Inference Endpoint. Limits apply per (provider, endpoint, model): ``rpm`` and ``tpm`` are rates,
+    ``concurrency`` the cap on requests in flight. Keys come from the environment, never from here.
+    """
+
+    provider: str = "local"
+    model: str = ""
+    base_url: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int = 16
+    max_tokens: int | None = None
+    temperature: float = 0.0
+    timeout_s: float = 60.0
+    retry_unparsed: bool = True
+
+    def __post_init__(self) -> None:
+        if self.provider not in ("local", "openai", "hf"):
+            raise ConfigError(f"provider must be one of local, openai, hf; got {self.provider!r}")
+        if self.provider != "local" and not self.model:
+            raise ConfigError(f"a {self.provider} role needs a model")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be >= 1, got {self.concurrency}")
+
+
+@dataclass(frozen=True, slots=True)
+class RolesConfig:
+    """The model of each role. The retriever's ``local`` model is ``bm25`` (the default) or ``minilm`` (dense
+    retrieval with MiniLM embeddings, on the CPU; needs the local extra); with a provider, an embeddings model.
+    The answerer's ``local`` model is ``extractive`` (the default) or ``smollm2`` (a real generative model on the
+    CPU, 1-3 s an answer; needs the smollm extra and weights)."""
+
+    question_writer: RoleConfig = field(default_factory=RoleConfig)
+    retriever: RoleConfig = field(default_factory=RoleConfig)
+    answerer: RoleConfig = field(default_factory=RoleConfig)
+    teacher: RoleConfig = field(default_factory=RoleConfig)
+    student: RoleConfig = field(default_factory=RoleConfig)
+
+    def __post_init__(self) -> None:
+        retriever = self.retriever
+        if retriever.provider == "local" and retriever.model not in LOCAL_RETRIEVERS:
+            raise ConfigError(f"roles.retriever: a local retriever is bm25 or minilm; got {retriever.model!r}")
+        answerer = self.answerer
+        if answerer.provider == "local" and answerer.model not in LOCAL_ANSWERERS:
+            raise ConfigError(f"roles.answerer: a local answerer is extractive or smollm2; got {answerer.model!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentsConfig:
+    """Where documents come from: the bundled corpus, Wikipedia titles, or local files (a file or a folder)."""
+
+    source: str = "bundled"
+    titles: tuple[str, ...] = ()
+    path: Path | None = None
+    api_url: str | None = None
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.source not in ("bundled", "wikipedia", "files"):
+            raise ConfigError(f"documents.source must be bundled, wikipedia or files; got {self.source!r}")
+        if self.source == "wikipedia" and not self.titles:
+            raise ConfigError("documents.source = 'wikipedia' needs documents.titles")
+        if self.source == "files" and self.path is None:
+            raise ConfigError("documents.source = 'files' needs documents.path")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerConfig:
+    """How the student is trained: ``local`` (numpy), ``minilm`` (MiniLM fine-tuned on the CPU; needs the local
+    extra) or ``openai`` (the fine-tuning API).
+
+    ``threads`` (torch threads while training) and ``precision`` (``float32`` or ``bfloat16`` autocast while
+    training) apply to ``minilm``; unset, the backend's defaults hold (one thread, float32: reproducible).
+    """
+
+    backend: str = "local"
+    epochs: int | None = None
+    threads: int | None = None
+    precision: str | None = None
+    suffix: str = "judgeflow"
+    job_id: str | None = None
+    poll_interval_s: float = 10.0
+    cancel_timeout_s: float = 30.0
+    hub_dataset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "minilm", "openai"):
+            raise ConfigError(f"trainer.backend must be local, minilm or openai; got {self.backend!r}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"trainer.threads must be >= 1, got {self.threads}")
+        if self.precision not in (None, "float32", "bfloat16"):
+            raise ConfigError(f"trainer.precision must be float32 or bfloat16, got {self.precision!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetConfig:
+    """``max_cost_usd``: no new paid call starts once it could take the run's spending past this."""
+
+    max_cost_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """What to run. The defaults are the embedded default: bundled corpus, local stand-in models."""
+
+    seed: int = 0
+    train_fraction: float = 0.65
+    questions_per_doc: int = 16
+    top_k: int = 2
+    chunk_words: int = 80
+    cities: tuple[str, ...] = CITIES
+    channel_capacity: int = 16
+    n_resamples: int = 2000
+    student_batch_size: int = 256
+    workers: Workers = field(default_factory=Workers)
+    out_dir: Path | None = None
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig)
+    roles: RolesConfig = field(default_factory=RolesConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    prices: dict[str, Any] = field(default_factory=dict)
+    prompts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_local(self) -> bool:
+        """True when nothing in this config talks to the network."""
+        roles = (
+            getattr(self.roles, name) for name in ("question_writer", "retriever", "answerer", "teacher", "student")
+        )
+        return (
+            all(role.provider == "local" for role in roles)
+            and self.trainer.backend == "local"
+            and self.documents.source != "wikipedia"
+        )
+
+    @property
+    def is_embedded_default(self) -> bool:
+        """True when every model is the default offline stand-in over the bundled corpus (no extra, no files)."""
+        roles = self.roles
+        return (
+            self.is_local
+            and self.documents.source == "bundled"
+            and roles.retriever.model in ("", "bm25")
+            and roles.answerer.model in ("", "extractive")
+        )
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.train_fraction < 1.0:
+            raise ConfigError(f"train_fraction must be between 0 and 1 (exclusive), got {self.train_fraction}")
+        for name in ("questions_per_doc", "top_k", "chunk_words", "n_resamples", "student_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.channel_capacity < 0:
+            raise ConfigError(f"channel_capacity must be >= 0, got {self.channel_capacity}")
+        unknown = [city for city in self.cities if city not in CITIES]
+        if unknown:
+            raise ConfigError(f"cities not in the bundled corpus: {unknown}; available: {list(CITIES)}")
+
+    def summary(self) -> dict[str, Any]:
+        """The config as plain JSON-able data, for the report."""
+        data = dataclasses.asdict(self)
+        data["out_dir"] = str(self.out_dir) if self.out_dir is not None else None
+        data["cities"] = list(self.cities)
+        data["documents"]["path"] = str(self.documents.path) if self.documents.path is not None else None
+        data["documents"]["titles"] = list(self.documents.titles)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class JudgingConfig:
+    """What ``judgeflow judge`` runs: every item of ``items`` judged by each of ``judges`` into ``out``.
+
+    A judge is named ``PROVIDER:MODEL`` (see `judgeflow.flows.wiring.resolve_judges`); the limits apply to each
+    provider model, ``max_cost_usd`` to all of them together. With two or more judges the first is the reference.
+    """
+
+    items: Path
+    out: Path
+    judges: tuple[str, ...] = ("local:teacher",)
+    base_url: str | None = None
+    concurrency: int = 8
+    rpm: int | None = None
+    tpm: int | None = None
+    max_tokens: int | None = None
+    timeout_s: float = 60.0
+    max_cost_usd: float | None = None
+    seed: int = 0
+    n_resamples: int = 2000
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if not self.judges:
+            raise ConfigError("name at least one judge")
+        for name in ("concurrency", "n_resamples", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def store_filename(self) -> str:
+        """The store beside the output that makes a judge run resumable: ``OUT.store.sqlite``."""
+        return f"{self.out.name}.store.sqlite"
+
+    def summary(self) -> dict[str, Any]:
+        """What a resumed judge run must share with the first: the items file and the judges."""
+        return {"items": str(self.items.resolve()), "judges": list(self.judges)}
+
+
+_TABLES: dict[str, type[Any]] = {
+    "workers": Workers,
+    "documents": DocumentsConfig,
+    "roles": RolesConfig,
+    "trainer": TrainerConfig,
+    "budget": BudgetConfig,
+}
+_ROLE_TABLES = {"question_writer", "retriever", "answerer", "teacher", "student"}
+
+
+def _build(cls: type[Any], data: dict[str, Any], where: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(names))})")
+        if value is None:
+            continue  # a stored config writes unset options as null; they keep their defaults
+        if cls is RolesConfig and key in _ROLE_TABLES:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [roles.{key}] must be a table")
+            kwargs[key] = _build(RoleConfig, value, f"{where} [roles.{key}]")
+        elif key in _TABLES and cls is PipelineConfig:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {key!r} must be a table")
+            kwargs[key] = _build(_TABLES[key], value, where if key == "roles" else f"{where} [{key}]")
+        elif key in ("cities", "titles"):
+            kwargs[key] = tuple(value)
+        elif key in ("out_dir", "path"):
+            kwargs[key] = Path(value)
+        else:
+            kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    except TypeError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def config_from_data(data: dict[str, Any], *, where: str) -> PipelineConfig:
+    """A config from plain data (a parsed TOML file, or a run folder's ``config.json``)."""
+    config: PipelineConfig = _build(PipelineConfig, data, where)
+    return config
+
+
+def load_config(path: Path) -> PipelineConfig:
+    """Read a TOML config; a missing file, bad TOML or an unknown key is a `ConfigError` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config ({error.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    return config_from_data(data, where=str(path))
