@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 
 from judgeflow.core.parsing import judge_reply
-from judgeflow.protocol import Answer, Document, JudgeInput, Question, StudentReady, TrainingExample
+from judgeflow.protocol import (
+    Answer,
+    Channel,
+    Document,
+    Event,
+    EventBus,
+    JudgeInput,
+    Question,
+    StudentReady,
+    TrainingExample,
+)
 from judgeflow.protocol.messages import JudgeReply, Passage, QAPair, Reply
 
 
@@ -87,3 +98,39 @@ def answer(item_id: str, *, split: str = "test", text: str = "an answer", refere
     assert split in ("train", "test")
     question = Question(item_id, f"question {item_id}?", reference, "train" if split == "train" else "test")
     return Answer(question, text, "test-model")
+
+
+# -- channels and events ----------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+async def drain(channel: Channel[T]) -> list[T]:
+    """Everything ``channel`` carries, until its senders close it."""
+    with channel.receiver:
+        return [item async for item in channel.receiver]
+
+
+async def feed(channel: Channel[T], items: Sequence[T]) -> None:
+    """Send ``items`` into ``channel``, then close it."""
+    async with channel.sender:
+        for item in items:
+            await channel.sender.send(item)
+
+
+def events_of(bus: EventBus) -> list[Event]:
+    """The events ``bus`` still buffers for a new subscriber, after closing the bus (for checking what was told)."""
+    stream = bus.subscribe_nowait(buffer=10_000)
+    bus.close()
+    events: list[Event] = []
+    with stream:
+        while True:
+            try:
+                events.append(stream.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                return events
+
+
+def score_reply(item: JudgeInput) -> str:
+    """5 when the answer is the reference, else 2: a judge whose verdicts a test can predict."""
+    return "5.0\nmatches" if item.answer == item.reference else "2.0\ndiffers"

@@ -15,7 +15,7 @@ _EXPORTS: dict[str, str] = {
     "Answer": "judgeflow.protocol",
     "Answerer": "judgeflow.actors",
     "Channel": "judgeflow.protocol",
-    "Components": "judgeflow.flows.wiring",
+    "Components": "judgeflow.flows.components",
     "ConfigError": "judgeflow.inputs.config",
     "Context": "judgeflow.protocol",
     "Document": "judgeflow.protocol",
@@ -44,7 +44,7 @@ _EXPORTS: dict[str, str] = {
     "Workers": "judgeflow.inputs.config",
     "judge_file": "judgeflow.flows.judging",
     "load_config": "judgeflow.inputs.config",
-    "local_components": "judgeflow.flows.wiring",
+    "local_components": "judgeflow.flows.components",
     "open_pipeline": "judgeflow.flows.pipeline",
     "parse_judge_reply": "judgeflow.core.parsing",
 }
@@ -100,9 +100,9 @@ if TYPE_CHECKING:
         Trainer,
     )
     from judgeflow.core.parsing import parse_judge_reply
+    from judgeflow.flows.components import Components, local_components
     from judgeflow.flows.judging import judge_file
     from judgeflow.flows.pipeline import PipelineRun, open_pipeline
-    from judgeflow.flows.wiring import Components, local_components
     from judgeflow.inputs.config import ConfigError, PipelineConfig, Workers, load_config
     from judgeflow.inputs.items import InputError
     from judgeflow.protocol import (

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from judgeflow.calls.backoff import RetryPolicy
-from judgeflow.calls.gate import Budget, BudgetExceeded, CallGate, GateRegistry, Limits, Reservation
+from judgeflow.calls.budget import Budget, BudgetExceeded, Reservation
+from judgeflow.calls.gate import CallGate, GateRegistry, Limits
 from judgeflow.protocol.calls import ErrorDecision, ErrorKind, LimitKey
 from judgeflow.protocol.events import BudgetExhausted, CallRetry, ConcurrencyChanged, Event
 

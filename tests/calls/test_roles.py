@@ -15,8 +15,9 @@ import pytest
 
 from judgeflow.actors import TeacherJudge
 from judgeflow.calls.backoff import RetryPolicy
+from judgeflow.calls.budget import BudgetExceeded
 from judgeflow.calls.context import ASSUMED_OUTPUT_TOKENS, CallContext, add_usage, request_tokens
-from judgeflow.calls.gate import BudgetExceeded, Limits
+from judgeflow.calls.gate import Limits
 from judgeflow.calls.index import EmbeddingIndex
 from judgeflow.calls.roles import LLMAnswerer, LLMJudge, LLMQuestionWriter, spread
 from judgeflow.core.parsing import SCORE_ONLY_FOLLOW_UP, parse_judge_reply

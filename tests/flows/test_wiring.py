@@ -12,12 +12,8 @@ from judgeflow.calls.gate import Limits
 from judgeflow.calls.index import EmbeddingIndex
 from judgeflow.calls.roles import LLMAnswerer, LLMJudge, LLMQuestionWriter
 from judgeflow.core.parsing import parse_judge_reply
-from judgeflow.flows.wiring import (
-    JudgeSpecError,
-    build_components,
-    resolve_judge,
-    resolve_judges,
-)
+from judgeflow.flows.components import build_components
+from judgeflow.flows.wiring import JudgeSpecError, resolve_judge, resolve_judges
 from judgeflow.inputs.config import (
     BudgetConfig,
     ConfigError,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from judgeflow.flows.wiring import build_components
+from judgeflow.flows.components import build_components
 from judgeflow.inputs.config import ConfigError, PipelineConfig, RoleConfig, RolesConfig, TrainerConfig, load_config
 from judgeflow.providers.local import BM25Index
 from judgeflow.providers.neural import neural_available

@@ -45,24 +45,20 @@ from judgeflow.protocol.events import (
 from judgeflow.protocol.messages import Usage
 from judgeflow.tui import DashboardApp, run_with_dashboard
 from judgeflow.tui.app import Controls, HelpScreen
+from judgeflow.tui.formatting import ChannelView, Palette, bar, fmt_duration, fmt_usd
+from judgeflow.tui.scores import render_agreement_panel
 from judgeflow.tui.state import DashboardState
+from judgeflow.tui.tables import render_pipeline
 from judgeflow.tui.widgets import (
     AgreementPanel,
-    ChannelView,
     CostsPanel,
     ErrorsPanel,
     HeatMapPanel,
-    Palette,
     PipelinePanel,
     ProgressPanel,
     ProvidersPanel,
     StatusBar,
     TrainingPanel,
-    bar,
-    fmt_duration,
-    fmt_usd,
-    render_agreement,
-    render_pipeline,
 )
 
 SIZE = (140, 48)
@@ -245,13 +241,13 @@ def test_agreement_renders_intervals_when_final() -> None:
     state = DashboardState()
     metrics = dict.fromkeys(METRICS, 0.5)
     state.fold(ScoreUpdate("student_base", "teacher", 12, 1, 2, metrics), 0.0)
-    live = render_text(render_agreement(state.snapshot(0.0).agreement, None, Palette()), 100)
+    live = render_text(render_agreement_panel(state.snapshot(0.0).agreement, None, Palette()), 100)
     assert "0.500" in live
     assert "[" not in live
     assert "12" in live
     entry = {name: {"value": 0.5, "ci95": [0.25, 0.75]} for name in METRICS}
     state.fold_report({"reference_judge": "teacher", "agreement": {"student_base": {**entry, "n": 12}}})
-    final = render_text(render_agreement(state.snapshot(0.0).agreement, None, Palette()), 100)
+    final = render_text(render_agreement_panel(state.snapshot(0.0).agreement, None, Palette()), 100)
     assert "student_base (final)" in final
     assert "0.500 [0.250, 0.750]" in final
 
@@ -336,7 +332,11 @@ async def test_p_without_controls_changes_nothing(bus: EventBus) -> None:
     app, _ = scripted_app(bus)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("p")
+        await pilot.pause()
         assert app.is_running
+        assert "paused" not in shown(app.query_one(StatusBar))
+        assert not app.query_one(StatusBar).has_class("-paused")
+        assert [n.message for n in app._notifications] == ["This run cannot be paused from here."]
 
 
 @pytest.mark.anyio

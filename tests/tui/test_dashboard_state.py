@@ -21,7 +21,9 @@ from judgeflow.protocol.events import (
     TrainingStatus,
 )
 from judgeflow.protocol.messages import Usage
-from judgeflow.tui.state import DashboardState, Eta, PerSecond, score_level
+from judgeflow.tui.series import Eta, PerSecond
+from judgeflow.tui.state import DashboardState
+from judgeflow.tui.views import score_level
 
 METRICS = {"pearson": 0.5, "spearman": 0.4, "kendall": 0.3, "kappa": 0.2, "exact": 0.6, "within1": 0.9, "mae": 0.7}
 

@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from judgeflow.calls.budget import Budget
 from judgeflow.calls.cache import ResponseCache, request_key
-from judgeflow.calls.gate import Budget, GateRegistry, Limits
+from judgeflow.calls.gate import GateRegistry, Limits
 from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price, cost_usd, price_for
 from judgeflow.core.tokens import text_tokens
 from judgeflow.protocol.bus import Publish, null_publish

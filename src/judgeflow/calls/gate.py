@@ -1,4 +1,4 @@
-"""The runtime core of every provider call: rate limits, in-flight caps, retries and the spending budget.
+"""The gate every provider call passes: rate limits, in-flight caps and retries (the budget is `calls.budget`).
 
 Providers declare policy, this module enforces it. A provider names the `LimitKey` its calls count against and
 classifies its own errors into an `ErrorDecision`; `CallGate.call` is the one place where calls wait for
@@ -18,7 +18,6 @@ import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TypeVar
 
 import anyio
@@ -27,16 +26,13 @@ from aiolimiter import AsyncLimiter
 from judgeflow.calls.backoff import AdaptiveConcurrency, RetryPolicy, backoff_delay
 from judgeflow.protocol.bus import Publish
 from judgeflow.protocol.calls import ErrorDecision, LimitKey
-from judgeflow.protocol.events import BudgetExhausted, CallRetry, ConcurrencyChanged
+from judgeflow.protocol.events import CallRetry, ConcurrencyChanged
 
 __all__ = [
-    "Budget",
-    "BudgetExceeded",
     "CallGate",
     "GateRegistry",
     "GateStats",
     "Limits",
-    "Reservation",
 ]
 
 T = TypeVar("T")
@@ -305,148 +301,3 @@ class GateRegistry:
 
     def stats(self) -> list[GateStats]:
         return [gate.stats() for gate in self._gates.values()]
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Budget
-
-
-class BudgetExceeded(Exception):
-    """A call was refused before it started: it could have taken spending past the budget."""
-
-    def __init__(self, *, budget_usd: float, spent_usd: float, reserved_usd: float, estimate_usd: float) -> None:
-        super().__init__(
-            f"budget of ${budget_usd:.4f} reached: spent ${spent_usd:.4f} + in flight ${reserved_usd:.4f} "
-            f"+ this call ${estimate_usd:.4f} would exceed it"
-        )
-        self.budget_usd = budget_usd
-        self.spent_usd = spent_usd
-        self.reserved_usd = reserved_usd
-        self.estimate_usd = estimate_usd
-
-
-class Reservation:
-    """Money set aside for one call until it is settled with the actual cost, or released unspent.
-
-    Use it as a context manager: leaving the block without `settle` releases it (a failed or cancelled call).
-    ``release`` after ``settle`` does nothing, so ``finally: reservation.release()`` is always safe.
-    """
-
-    __slots__ = ("_budget", "_open", "estimate_usd")
-
-    def __init__(self, budget: Budget, estimate_usd: float) -> None:
-        self._budget = budget
-        self.estimate_usd = estimate_usd
-        self._open = True
-
-    @property
-    def open(self) -> bool:
-        return self._open
-
-    def settle(self, actual_usd: float) -> None:
-        """Record what the call cost and free its reservation. Raises RuntimeError when already closed."""
-        if not self._open:
-            raise RuntimeError("this reservation was already settled or released")
-        _check_usd("actual_usd", actual_usd)
-        self._open = False
-        self._budget._close(self, actual_usd)
-
-    def release(self) -> None:
-        """Free the reservation without spending (the call failed before it cost anything)."""
-        if self._open:
-            self._open = False
-            self._budget._close(self, 0.0)
-
-    def __enter__(self) -> Reservation:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    def __repr__(self) -> str:
-        state = "open" if self._open else "closed"
-        return f"Reservation(estimate_usd={self.estimate_usd!r}, {state})"
-
-
-def _check_usd(name: str, value: float) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
-
-class Budget:
-    """A spending cap checked before each paid call starts.
-
-    A call reserves its estimated cost first; the reservation is refused (`BudgetExceeded`) when spent plus
-    every outstanding reservation plus this estimate would pass ``max_usd``. Counting calls in flight is what
-    keeps a hundred concurrent calls from each seeing the same headroom. With estimates that are upper
-    bounds (prompt tokens plus ``max_tokens`` at list price) the recorded spend never exceeds the budget; an
-    estimate that was too low is still settled at its true cost (the ledger must not lie), and later calls
-    are refused. `BudgetExhausted` is published once, at the first refusal. ``max_usd=None`` only keeps
-    count.
-
-    Every method is sync and none awaits: on a single-threaded event loop the check and the reservation
-    happen with no task switch between them, so no lock is needed (and none could be wanted from a sync
-    method). Do not share a Budget between threads.
-    """
-
-    def __init__(self, max_usd: float | None, *, publish: Publish) -> None:
-        if max_usd is not None:
-            _check_usd("max_usd", max_usd)
-        self.max_usd = max_usd
-        self._publish = publish
-        self._spent = 0.0
-        self._reserved = 0.0
-        self._outstanding = 0
-        self._exhausted = False
-
-    @property
-    def spent_usd(self) -> float:
-        return self._spent
-
-    @property
-    def reserved_usd(self) -> float:
-        return self._reserved
-
-    @property
-    def remaining_usd(self) -> float | None:
-        """Headroom for new reservations (None when unlimited)."""
-        if self.max_usd is None:
-            return None
-        return max(0.0, self.max_usd - self._spent - self._reserved)
-
-    @property
-    def exhausted(self) -> bool:
-        """Whether a reservation has been refused."""
-        return self._exhausted
-
-    def reserve(self, estimate_usd: float) -> Reservation:
-        """Set aside ``estimate_usd`` for a call about to start, or raise `BudgetExceeded`."""
-        _check_usd("estimate_usd", estimate_usd)
-        if self.max_usd is not None and self._spent + self._reserved + estimate_usd > self.max_usd:
-            if not self._exhausted:
-                self._exhausted = True
-                self._publish(BudgetExhausted(spent_usd=self._spent, budget_usd=self.max_usd))
-            raise BudgetExceeded(
-                budget_usd=self.max_usd,
-                spent_usd=self._spent,
-                reserved_usd=self._reserved,
-                estimate_usd=estimate_usd,
-            )
-        self._reserved += estimate_usd
-        self._outstanding += 1
-        return Reservation(self, estimate_usd)
-
-    def _close(self, reservation: Reservation, actual_usd: float) -> None:
-        self._spent += actual_usd
-        self._outstanding -= 1
-        # Subtracting floats in a different order from adding them leaves dust; with nothing outstanding the
-        # true value is exactly zero.
-        self._reserved = 0.0 if self._outstanding == 0 else max(0.0, self._reserved - reservation.estimate_usd)
-
-    def __repr__(self) -> str:
-        return f"Budget(max_usd={self.max_usd!r}, spent_usd={self._spent!r}, reserved_usd={self._reserved!r})"

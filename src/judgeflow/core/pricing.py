@@ -1,6 +1,6 @@
 """What model calls cost: a price table as data, lookup rules, and a pure cost ledger.
 
-Nothing here reads a clock, a file or the network. The runtime (`judgeflow.calls.gate.Budget`) decides whether a
+Nothing here reads a clock, a file or the network. The runtime (`judgeflow.calls.budget.Budget`) decides whether a
 call may start; this module only does the arithmetic: price lookup, cost of one call's `Usage`, running totals
 per model, and a linear projection of the run's total cost.
 """

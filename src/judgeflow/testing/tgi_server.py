@@ -42,6 +42,8 @@ the serverless Inference API (``{"error", "estimated_time"}``); other statuses h
 requests must carry ``Authorization: Bearer <api_token>`` or get a 401; ``echo_credentials`` makes that 401 quote
 the header it got, like a badly behaved server, to test that clients scrub credentials from error text.
 Settings are attributes of the `TGIServer` and may be changed while it runs; each request reads them afresh.
+
+One module, longer than most: a test server is easiest to read as one file, routes and state together.
 """
 
 from __future__ import annotations

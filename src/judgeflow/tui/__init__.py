@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from .dashboard import TextualDisplay, run_with_dashboard
     from .display import Display
     from .plain import PlainDisplay
-    from .state import DashboardState, Eta, PerSecond, Snapshot
+    from .series import Eta, PerSecond
+    from .state import DashboardState
+    from .views import Snapshot
 
 _HOMES = {
     "Controls": "app",
@@ -30,9 +32,9 @@ _HOMES = {
     "Display": "display",
     "PlainDisplay": "plain",
     "DashboardState": "state",
-    "Eta": "state",
-    "PerSecond": "state",
-    "Snapshot": "state",
+    "Eta": "series",
+    "PerSecond": "series",
+    "Snapshot": "views",
 }
 
 

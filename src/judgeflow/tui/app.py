@@ -28,11 +28,12 @@ from judgeflow.protocol.bus import batches
 from judgeflow.protocol.channels import ChannelStats
 from judgeflow.protocol.events import Event, RunFinished
 
-from .state import DashboardState, Snapshot
+from .formatting import ChannelView
+from .state import DashboardState
+from .views import Snapshot
 from .widgets import (
     SPARK_STAGES,
     AgreementPanel,
-    ChannelView,
     CostsPanel,
     ErrorsPanel,
     HeatMapPanel,

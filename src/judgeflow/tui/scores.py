@@ -18,7 +18,7 @@ from textual.color import Color
 from .formatting import Palette, fmt_metric
 from .views import METRIC_ORDER, SCORE_LEVELS, AgreementView, DifferenceView, HeatMapView
 
-__all__ = ["render_agreement", "render_heatmaps"]
+__all__ = ["render_agreement_panel", "render_heatmaps"]
 
 _METRIC_LABELS = {
     "pearson": "Pearson r",
@@ -31,7 +31,7 @@ _METRIC_LABELS = {
 }
 
 
-def render_agreement(
+def render_agreement_panel(
     agreement: Sequence[AgreementView], difference: DifferenceView | None, palette: Palette, *, judging: bool = False
 ) -> RenderableType:
     """Each student's (or in a judge run, each judge's) agreement with the reference judge; 95% CIs once final."""

@@ -24,8 +24,8 @@ from textual.color import Color
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
-from .formatting import ChannelView, Palette, bar, fmt_duration, fmt_rate, fmt_tokens, fmt_usd
-from .scores import render_agreement, render_heatmaps
+from .formatting import ChannelView, Palette, fmt_rate
+from .scores import render_agreement_panel, render_heatmaps
 from .summaries import render_costs, render_errors, render_progress, render_status, render_training
 from .tables import render_pipeline, render_providers
 from .views import ActorView, Snapshot
@@ -33,11 +33,9 @@ from .views import ActorView, Snapshot
 __all__ = [
     "SPARK_STAGES",
     "AgreementPanel",
-    "ChannelView",
     "CostsPanel",
     "ErrorsPanel",
     "HeatMapPanel",
-    "Palette",
     "Panel",
     "PipelinePanel",
     "ProgressPanel",
@@ -45,19 +43,6 @@ __all__ = [
     "StatusBar",
     "ThroughputPanel",
     "TrainingPanel",
-    "bar",
-    "fmt_duration",
-    "fmt_tokens",
-    "fmt_usd",
-    "render_agreement",
-    "render_costs",
-    "render_errors",
-    "render_heatmaps",
-    "render_pipeline",
-    "render_progress",
-    "render_providers",
-    "render_status",
-    "render_training",
 ]
 
 SPARK_STAGES: tuple[str, ...] = (
@@ -168,7 +153,7 @@ class AgreementPanel(Panel):
     def show(self, snapshot: Snapshot) -> None:
         self.title_for(snapshot)
         judging = snapshot.mode == "judge"
-        self.update(render_agreement(snapshot.agreement, snapshot.difference, self.palette(), judging=judging))
+        self.update(render_agreement_panel(snapshot.agreement, snapshot.difference, self.palette(), judging=judging))
 
 
 class HeatMapPanel(Panel):

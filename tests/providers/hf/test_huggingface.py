@@ -347,12 +347,21 @@ def test_constructor_checks() -> None:
         HFEmbedder(LLAMA, batch_size=0)
 
 
-async def test_aclose_is_idempotent() -> None:
+async def test_aclose_is_idempotent_and_closes_the_connections() -> None:
     async with serve_tgi() as server:
         model = HFChat(server.base_url)
         await model.complete(ask("How tall is it?"))
+        http = model._client._async_client  # the client's connection pool (httpx2)
+        assert http is not None
+
+        def closed() -> bool:  # read afresh each time
+            return http.is_closed
+
+        assert not closed()
         await model.aclose()
-        await model.aclose()
+        assert closed()
+        await model.aclose()  # a second close is harmless
+        assert closed()
 
 
 # -- embeddings ------------------------------------------------------------------------------------------------

@@ -22,12 +22,9 @@ import torch  # noqa: E402
 
 from judgeflow.cli import main as cli_main  # noqa: E402
 from judgeflow.core.parsing import parse_judge_reply  # noqa: E402
+from judgeflow.flows.components import build_components  # noqa: E402
 from judgeflow.flows.pipeline import open_pipeline  # noqa: E402
-from judgeflow.flows.wiring import (  # noqa: E402
-    JudgeSpecError,
-    build_components,
-    resolve_judge,
-)
+from judgeflow.flows.wiring import JudgeSpecError, resolve_judge  # noqa: E402
 from judgeflow.inputs.config import PipelineConfig, TrainerConfig, load_config  # noqa: E402
 from judgeflow.protocol.events import Event, TrainingStatus  # noqa: E402
 from judgeflow.protocol.messages import Document, JudgeInput, TrainingExample  # noqa: E402

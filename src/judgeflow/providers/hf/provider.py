@@ -36,6 +36,9 @@ The token comes from ``token=`` or the ``HF_TOKEN`` environment variable; with n
 the token saved by ``hf auth login``, if any. It never appears in a repr or an ``ErrorDecision.detail``, and it is
 scrubbed from the text of the exceptions ``complete`` and ``embed`` raise (a server that echoes the Authorization
 header cannot leak it into a log).
+
+One module, longer than most: chat and embeddings share the client set-up, the routing table above and one
+error classification, which must stay the same for both.
 """
 
 from __future__ import annotations

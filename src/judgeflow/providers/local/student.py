@@ -26,6 +26,9 @@ cost 0.004 AUC on EVOUNA's dev answers).
 The untrained student (:meth:`LocalStudentJudge.prior`) is the fixed rule ``score = 1 + 4 *
 ref_char3_recall``: an answer that contains the whole reference (or one of its alternatives) gets 5, one that
 shares none of its character 3-grams gets 1. It is the "base model" the trained student is compared against.
+
+One module, longer than most: the fit, the untrained prior, the replies and the saved format are one model
+(the features live in `judgeflow.providers.local.lexical`).
 """
 
 from __future__ import annotations

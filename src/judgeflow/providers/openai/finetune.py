@@ -14,6 +14,9 @@ Cancellation (Ctrl-C) asks OpenAI to cancel the job, in a shielded scope bounded
 is then re-raised: a cancelled run must not leave a job spending money. Any other error leaves the job running
 on purpose: what it trains is paid for either way, and the next run re-attaches through ``job.json``. A job
 recorded as ``failed``, ``cancelled`` or ``missing`` (404) is not re-attached; the next run submits a new one.
+
+One module, longer than most: the steps above are one job's life, a state machine whose re-attachment and
+cancellation rules depend on every step before them.
 """
 
 from __future__ import annotations
