@@ -12,6 +12,9 @@ import anyio
 import pytest
 import structlog
 
+from judgeflow.protocol.bus import EventBus
+from judgeflow.protocol.events import CallFinished, ItemDone, ItemFailed, RunStarted, ScoreUpdate
+from judgeflow.protocol.messages import Usage
 from judgeflow.runs.logs import (
     LOG_FILENAME,
     REDACTED,
@@ -21,9 +24,6 @@ from judgeflow.runs.logs import (
     configure_logging,
     event_fields,
 )
-from judgeflow.protocol.bus import EventBus
-from judgeflow.protocol.events import CallFinished, ItemDone, ItemFailed, RunStarted, ScoreUpdate
-from judgeflow.protocol.messages import Usage
 
 # Shaped like no known pattern, so only the environment lookup can catch it.
 OPENAI_KEY = "proj-Zq9w8e7r6t5yU4i3"

@@ -19,8 +19,8 @@ from typing import Any
 import anyio
 import pytest
 
-from judgeflow.inputs.config import ConfigError
 from judgeflow.calls.cache import CallRecord
+from judgeflow.inputs.config import ConfigError
 from judgeflow.runs.store import (
     META_CONFIG,
     META_CREATED,

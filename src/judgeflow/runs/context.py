@@ -82,9 +82,7 @@ async def open_run(
         store = await stack.enter_async_context(await RunStore.open(folder, filename=filename))
         if not resume and await store.holds_work():
             shown = holder or str(folder)
-            raise ConfigError(
-                f"{shown} already holds a run: use --resume to continue it or --restart to start over"
-            )
+            raise ConfigError(f"{shown} already holds a run: use --resume to continue it or --restart to start over")
         if not resume:
             # Nothing was done: whatever the store remembers (an earlier config) can go.
             await store.aclose()
