@@ -1,16 +1,15 @@
-"""The fake OpenAI server itself: the route table, the per-request frame, chat, embeddings and models.
+"""The fake OpenAI server itself: the route table, the per-request frame, and models.
 
 The per-request frame is where the cross-cutting behaviour lives, in one order for every endpoint: parse the
 JSON body, log the request, check the API key, sleep ``latency_s``, then (on ``fault_endpoints``) let
-`openai_faults` answer instead, and finally stamp an ``x-request-id``. The endpoints themselves only check their
-input and shape the reply: the content comes from `openai_replies`, files and jobs from `openai_finetuning`.
+`openai_faults` answer instead, and finally stamp an ``x-request-id``. The endpoints themselves live elsewhere:
+chat and embeddings in `openai_chat` (the content from `openai_replies`), files in `openai_files`, fine-tuning
+jobs in `openai_finetuning`, batches in `openai_batches`.
 """
 
 from __future__ import annotations
 
-import array
 import asyncio
-import base64
 import contextlib
 import json
 from collections import deque
@@ -20,24 +19,16 @@ from typing import Any, TypeAlias
 from aiohttp import web
 
 from ._http import json_response, loopback_url, running_app
-from .openai_config import ORGANIZATION, FakeOpenAI, RequestRecord, ServerStats, openai_error, requested_model
+from .openai_batches import BatchAPI
+from .openai_chat import chat_completion, embeddings
+from .openai_config import ORGANIZATION, FakeOpenAI, RequestRecord, ServerStats, openai_error
 from .openai_faults import FaultInjector
+from .openai_files import FileStore
 from .openai_finetuning import FineTuningAPI
-from .openai_replies import embed, estimate_tokens, reply_for, word_tokens
 
 __all__ = ["OpenAIServer", "serve_openai"]
 
 _Handler: TypeAlias = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
-
-
-def _text_of(content: object) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return ""
 
 
 class OpenAIServer:
@@ -52,7 +43,15 @@ class OpenAIServer:
         self._chats = 0
         self._closing = asyncio.Event()
         self._faults = FaultInjector(config.seed, self._closing)
-        self._fine_tuning = FineTuningAPI(lambda: self.config)
+        self._files = FileStore(lambda: self.config)
+        self._fine_tuning = FineTuningAPI(lambda: self.config, self._files)
+        self._batches = BatchAPI(
+            lambda: self.config,
+            self._files,
+            lambda: self.stats,
+            models=self._model_ids,
+            completion_id=self._next_completion_id,
+        )
 
     @property
     def base_url(self) -> str:
@@ -61,14 +60,19 @@ class OpenAIServer:
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        tuning = self._fine_tuning
+        tuning, files, batches = self._fine_tuning, self._files, self._batches
         routes: list[tuple[str, str, str, _Handler]] = [
             ("POST", "/v1/chat/completions", "chat.completions", self._chat),
             ("POST", "/v1/embeddings", "embeddings", self._embeddings),
-            ("POST", "/v1/files", "files.create", tuning.files_create),
-            ("GET", "/v1/files/{file_id}", "files.retrieve", tuning.files_retrieve),
-            ("GET", "/v1/files/{file_id}/content", "files.content", tuning.files_content),
-            ("DELETE", "/v1/files/{file_id}", "files.delete", tuning.files_delete),
+            ("POST", "/v1/files", "files.create", files.create),
+            ("GET", "/v1/files", "files.list", files.list_files),
+            ("GET", "/v1/files/{file_id}", "files.retrieve", files.retrieve),
+            ("GET", "/v1/files/{file_id}/content", "files.content", files.content),
+            ("DELETE", "/v1/files/{file_id}", "files.delete", files.delete),
+            ("POST", "/v1/batches", "batches.create", batches.create),
+            ("GET", "/v1/batches", "batches.list", batches.list_batches),
+            ("GET", "/v1/batches/{batch_id}", "batches.retrieve", batches.retrieve),
+            ("POST", "/v1/batches/{batch_id}/cancel", "batches.cancel", batches.cancel),
             ("GET", "/v1/models", "models.list", self._models_list),
             ("GET", "/v1/models/{model}", "models.retrieve", self._models_retrieve),
             ("POST", "/v1/fine_tuning/jobs", "fine_tuning.jobs.create", tuning.jobs_create),
@@ -138,92 +142,16 @@ class OpenAIServer:
         return openai_error(404, f"Invalid URL ({request.method} {request.path})")
 
     async def _chat(self, request: web.Request, body: Any) -> web.StreamResponse:
-        model = requested_model(body)
-        if isinstance(model, web.Response):
-            return model
-        raw_messages = body.get("messages")
-        if not isinstance(raw_messages, list) or not raw_messages:
-            return openai_error(400, "'messages' must be a non-empty array.", param="messages")
-        messages: list[tuple[str, str]] = []
-        for item in raw_messages:
-            if not isinstance(item, dict) or not isinstance(item.get("role"), str):
-                return openai_error(400, "Each message must be an object with a 'role'.", param="messages")
-            messages.append((item["role"], _text_of(item.get("content"))))
-        if body.get("stream"):
-            return openai_error(400, "Streaming is not supported by the judgeflow test server.", param="stream")
-        content = reply_for(model, messages, self.config)
-        finish = "stop"
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-        if content and isinstance(max_tokens, int) and estimate_tokens(content) > max_tokens > 0:
-            content, finish = content[: max_tokens * 4], "length"
-        prompt_tokens = sum(estimate_tokens(text) + 4 for _, text in messages) + 3
-        completion_tokens = estimate_tokens(content or "")
+        status, payload = chat_completion(body, self.config, self._next_completion_id)
+        return json_response(payload, status)
+
+    def _next_completion_id(self) -> str:
         self._chats += 1
-        return json_response(
-            {
-                "id": f"chatcmpl-jf{self._chats:010d}",
-                "object": "chat.completion",
-                "created": int(self.config.clock()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
-                        "logprobs": None,
-                        "finish_reason": finish,
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
-                "service_tier": "default",
-                "system_fingerprint": "fp_judgeflow",
-            }
-        )
+        return f"chatcmpl-jf{self._chats:010d}"
 
     async def _embeddings(self, request: web.Request, body: Any) -> web.StreamResponse:
-        model = requested_model(body)
-        if isinstance(model, web.Response):
-            return model
-        raw = body.get("input")
-        texts: list[str]
-        if isinstance(raw, str):
-            texts = [raw]
-        elif isinstance(raw, list) and raw and all(isinstance(t, str) for t in raw):
-            texts = list(raw)
-        elif isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw):
-            texts = [" ".join(f"t{t}" for t in raw)]
-        elif isinstance(raw, list) and raw and all(isinstance(t, list) and t for t in raw):
-            texts = [" ".join(f"t{t}" for t in item) for item in raw]
-        else:
-            return openai_error(400, "'$.input' is invalid. Please check the API reference.", param="input")
-        if any(not t for t in texts):
-            return openai_error(400, "'$.input' is invalid: inputs cannot be empty strings.", param="input")
-        dim = body.get("dimensions") or self.config.embedding_dim
-        if not isinstance(dim, int) or dim < 1:
-            return openai_error(400, "'dimensions' must be a positive integer.", param="dimensions")
-        fmt = body.get("encoding_format") or "float"
-        if fmt not in ("float", "base64"):
-            return openai_error(400, "'encoding_format' must be 'float' or 'base64'.", param="encoding_format")
-        data = []
-        for index, text in enumerate(texts):
-            vector = embed(text, dim)
-            embedding: object = vector
-            if fmt == "base64":
-                # Little-endian float32, what the SDK decodes with numpy.frombuffer / array("f").
-                embedding = base64.b64encode(array.array("f", vector).tobytes()).decode()
-            data.append({"object": "embedding", "index": index, "embedding": embedding})
-        tokens = sum(len(word_tokens(t)) for t in texts)
-        return json_response(
-            {
-                "object": "list",
-                "data": data,
-                "model": model,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
-        )
+        status, payload = embeddings(body, self.config)
+        return json_response(payload, status)
 
     def _model_ids(self) -> list[str]:
         return [*self.config.models, *self._fine_tuning.tuned_models(self.config.clock())]

@@ -17,6 +17,8 @@ from aiohttp import web
 from ._http import json_response
 
 __all__ = [
+    "BATCH_MAX_BYTES",
+    "BATCH_MAX_REQUESTS",
     "DEFAULT_CRUDE_JUDGES",
     "DEFAULT_MODELS",
     "ORGANIZATION",
@@ -25,6 +27,8 @@ __all__ = [
     "ReplyFn",
     "RequestRecord",
     "ServerStats",
+    "cursor_page",
+    "error_body",
     "openai_error",
     "requested_model",
 ]
@@ -52,6 +56,8 @@ DEFAULT_CRUDE_JUDGES: tuple[str, ...] = (
     "davinci-002",
 )
 ORGANIZATION = "judgeflow-test"
+BATCH_MAX_REQUESTS = 50_000
+BATCH_MAX_BYTES = 200 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -87,6 +93,24 @@ class FakeOpenAI:
     api_key: str | None = None
     """When set, requests must carry ``Authorization: Bearer <api_key>`` or get a 401."""
     reply_fn: ReplyFn | None = None
+    batch_validate_s: float = 0.1
+    """How long a batch stays ``validating``."""
+    batch_run_s: float = 0.5
+    """How long a batch stays ``in_progress`` (plus ``batch_request_s`` per request); requests finish evenly."""
+    batch_request_s: float = 0.0
+    batch_finalize_s: float = 0.1
+    """How long a batch stays ``finalizing`` before ``completed`` and its output files appear."""
+    batch_cancel_s: float = 0.1
+    """How long a cancelled batch stays ``cancelling``."""
+    batch_window_s: float = 86_400.0
+    """What ``completion_window="24h"`` lasts on the server clock: a batch not done by then is ``expired``."""
+    batch_fault_rate: float = 0.0
+    """Share of batch requests answered with a 500 in the error file (drawn per batch and ``custom_id``)."""
+    batch_max_requests: int = BATCH_MAX_REQUESTS
+    batch_max_bytes: int = BATCH_MAX_BYTES
+    batch_token_limit: int | None = None
+    """Enqueued-token limit per model: a batch that would take the unfinished batches of its model past it
+    fails validation with ``token_limit_exceeded``."""
     log_limit: int = 100_000
     """How many ``RequestRecord`` the stats keep (the oldest are dropped)."""
     clock: Callable[[], float] = time.time
@@ -102,6 +126,13 @@ class FakeOpenAI:
             raise ValueError("rpm must be a positive integer or None")
         if self.embedding_dim < 1 or self.rpm_window_s <= 0 or self.fine_tune_step_s < 0:
             raise ValueError("embedding_dim and rpm_window_s must be positive, fine_tune_step_s >= 0")
+        phases = (self.batch_validate_s, self.batch_run_s, self.batch_request_s, self.batch_finalize_s)
+        if any(p < 0 for p in (*phases, self.batch_cancel_s)) or self.batch_window_s <= 0:
+            raise ValueError("batch phase times must be >= 0 and batch_window_s positive")
+        if not 0.0 <= self.batch_fault_rate <= 1.0:
+            raise ValueError("batch_fault_rate must be in [0, 1]")
+        if self.batch_max_requests < 1 or self.batch_max_bytes < 1:
+            raise ValueError("batch_max_requests and batch_max_bytes must be positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +159,8 @@ class ServerStats:
     served_timeout: int = 0
     rate_limited: int = 0
     """429s from the RPM window (also counted in ``served_429``)."""
+    batch_requests: int = 0
+    """Requests of batches answered (each is answered once, whatever the number of polls)."""
     in_flight: int = 0
     max_in_flight: int = 0
     log: deque[RequestRecord] = field(default_factory=_record_log)
@@ -145,6 +178,13 @@ class ServerStats:
         return self.responses[500]
 
 
+def error_body(
+    message: str, *, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None
+) -> dict[str, object]:
+    """An error body the way the OpenAI API sends one: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
 def openai_error(
     status: int,
     message: str,
@@ -154,9 +194,31 @@ def openai_error(
     code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    """An error the way the OpenAI API sends one: ``{"error": {"message", "type", "param", "code"}}``."""
-    payload = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return json_response(payload, status, headers)
+    """`error_body` as a response with ``status``."""
+    return json_response(error_body(message, type_=type_, param=param, code=code), status, headers)
+
+
+def cursor_page(
+    items: list[dict[str, object]], request: web.Request, *, default_limit: int = 20, max_limit: int = 100
+) -> dict[str, object]:
+    """OpenAI cursor pagination over ``items`` (already in list order): ``after`` is the id of the last item of
+    the previous page; ``first_id`` / ``last_id`` name the page's ends."""
+    after = request.query.get("after")
+    if after is not None:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(after) + 1 :] if after in ids else []
+    try:
+        limit = max(1, min(max_limit, int(request.query.get("limit", str(default_limit)))))
+    except ValueError:
+        limit = default_limit
+    page = items[:limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+        "has_more": len(items) > limit,
+    }
 
 
 def requested_model(body: Any) -> str | web.Response:

@@ -1,118 +1,41 @@
-"""The fake OpenAI server's file and fine-tuning endpoints, over the state in `openai_jobs`.
+"""The fake OpenAI server's fine-tuning endpoints, over the jobs in `openai_jobs` and the files in `openai_files`.
 
 Split from the chat and embedding endpoints because they are a different job: they keep state between
-requests (uploads, jobs), validate a training file the way the real API does before anything is spent, and
-page their lists with OpenAI's cursor pagination. A fine-tuning client (submit, poll, read events, cancel,
-re-attach) is tested end to end against them.
+requests (jobs), validate a training file the way the real API does before anything is spent (a validator
+registered with the file store), and page their lists with OpenAI's cursor pagination. A fine-tuning client
+(submit, poll, read events, cancel, re-attach) is tested end to end against them.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from ._http import json_response
-from .openai_config import ORGANIZATION, FakeOpenAI, openai_error, requested_model
-from .openai_jobs import FILE_PURPOSES, TERMINAL, Job, StoredFile, check_fine_tune_file, job_timeline
-from .openai_replies import estimate_tokens
+from .openai_config import ORGANIZATION, FakeOpenAI, cursor_page, openai_error, requested_model
+from .openai_files import FileStore
+from .openai_jobs import TERMINAL, Job, check_fine_tune_file, job_timeline
 
 __all__ = ["FineTuningAPI"]
 
 
 class FineTuningAPI:
-    """Uploaded files and fine-tuning jobs, and the route handlers ``(request, body) -> response`` over them.
+    """Fine-tuning jobs, and the route handlers ``(request, body) -> response`` over them.
 
     ``config`` is called on every request, so the server's current config (clock, step time, seed) applies.
     """
 
-    def __init__(self, config: Callable[[], FakeOpenAI]) -> None:
+    def __init__(self, config: Callable[[], FakeOpenAI], files: FileStore) -> None:
         self._config = config
-        self._files: dict[str, StoredFile] = {}
+        self._files = files
         self._jobs: dict[str, Job] = {}
-        self._ids: Counter[str] = Counter()
+        files.validators["fine-tune"] = (check_fine_tune_file, "Invalid file format for Fine-Tuning API.")
 
     def tuned_models(self, now: float) -> list[str]:
         """The fine-tuned models of the jobs that have succeeded by ``now``, oldest job first."""
         return [job.fine_tuned_model for job in self._jobs.values() if job.status(now) == "succeeded"]
-
-    def _new_id(self, kind: str) -> str:
-        self._ids[kind] += 1
-        digest = hashlib.blake2b(f"{self._config().seed}:{kind}:{self._ids[kind]}".encode(), digest_size=12)
-        return digest.hexdigest()
-
-    # -- files -------------------------------------------------------------------------------------------------
-
-    async def files_create(self, request: web.Request, body: Any) -> web.StreamResponse:
-        if not request.content_type.startswith("multipart/"):
-            return openai_error(400, "Uploads must be multipart/form-data.", param="file")
-        # Read the parts into memory ourselves: request.post() spools files to temporary files nobody closes.
-        reader = await request.multipart()
-        data: bytes | None = None
-        filename = "upload.jsonl"
-        purpose = ""
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "file":
-                data = await part.read()
-                filename = part.filename or filename
-            elif part.name == "purpose":
-                purpose = (await part.text()).strip()
-            else:
-                await part.release()
-        if data is None:
-            return openai_error(400, "Missing required parameter: 'file'.", param="file")
-        if purpose not in FILE_PURPOSES:
-            return openai_error(400, f"'{purpose}' is not a valid purpose.", param="purpose")
-        examples = 0
-        if purpose == "fine-tune":
-            problem, examples = check_fine_tune_file(data)
-            if problem:
-                return openai_error(
-                    400,
-                    f"Invalid file format for Fine-Tuning API. {problem}",
-                    param="file",
-                    code="invalid_file_format",
-                )
-        record = StoredFile(
-            id=f"file-{self._new_id('file')[:22]}",
-            data=data,
-            filename=filename,
-            purpose=purpose,
-            created_at=int(self._config().clock()),
-            tokens=estimate_tokens(data.decode("utf-8", "replace")),
-            examples=examples,
-        )
-        self._files[record.id] = record
-        return json_response(record.as_json())
-
-    def _file_or_404(self, request: web.Request) -> StoredFile | web.Response:
-        file_id = request.match_info["file_id"]
-        record = self._files.get(file_id)
-        if record is None:
-            return openai_error(404, f"No such File object: {file_id}", param="id")
-        return record
-
-    async def files_retrieve(self, request: web.Request, body: Any) -> web.StreamResponse:
-        found = self._file_or_404(request)
-        return found if isinstance(found, web.Response) else json_response(found.as_json())
-
-    async def files_content(self, request: web.Request, body: Any) -> web.StreamResponse:
-        found = self._file_or_404(request)
-        if isinstance(found, web.Response):
-            return found
-        return web.Response(body=found.data, content_type="application/octet-stream")
-
-    async def files_delete(self, request: web.Request, body: Any) -> web.StreamResponse:
-        found = self._file_or_404(request)
-        if isinstance(found, web.Response):
-            return found
-        del self._files[found.id]
-        return json_response({"id": found.id, "object": "file", "deleted": True})
 
     # -- fine-tuning jobs --------------------------------------------------------------------------------------
 
@@ -127,7 +50,7 @@ class FineTuningAPI:
                 400, f"Invalid training_file: {training_id}", param="training_file", code="invalid_training_file"
             )
         validation_id = body.get("validation_file")
-        if validation_id is not None and validation_id not in self._files:
+        if validation_id is not None and (not isinstance(validation_id, str) or self._files.get(validation_id) is None):
             return openai_error(400, f"Invalid validation_file: {validation_id}", param="validation_file")
         suffix = body.get("suffix")
         if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64):
@@ -145,7 +68,7 @@ class FineTuningAPI:
         else:
             return openai_error(400, "'n_epochs' must be 'auto' or an integer from 1 to 50.", param="hyperparameters")
         seed = body.get("seed")
-        digest = self._new_id("job")
+        digest = self._files.new_id("job")
         job_id = f"ftjob-{digest}"
         short = digest[:8]
         created = self._config().clock()
@@ -188,7 +111,7 @@ class FineTuningAPI:
     async def jobs_list(self, request: web.Request, body: Any) -> web.StreamResponse:
         now = self._config().clock()
         jobs = [job.as_json(now) for job in reversed(self._jobs.values())]
-        return json_response(_page(jobs, request))
+        return json_response(cursor_page(jobs, request))
 
     async def jobs_events(self, request: web.Request, body: Any) -> web.StreamResponse:
         found = self._job_or_404(request)
@@ -206,7 +129,7 @@ class FineTuningAPI:
             }
             for event_id, event in reversed(found.events(self._config().clock()))
         ]
-        return json_response(_page(events, request))
+        return json_response(cursor_page(events, request))
 
     async def jobs_cancel(self, request: web.Request, body: Any) -> web.StreamResponse:
         found = self._job_or_404(request)
@@ -218,16 +141,3 @@ class FineTuningAPI:
             return openai_error(400, f"Job {found.id} has already finished with status {status}.", param="job_id")
         found.cancelled_at = now
         return json_response(found.as_json(now))
-
-
-def _page(items: list[dict[str, object]], request: web.Request) -> dict[str, object]:
-    """OpenAI cursor pagination, newest first: ``after`` is the id of the last item of the previous page."""
-    after = request.query.get("after")
-    if after is not None:
-        ids = [item["id"] for item in items]
-        items = items[ids.index(after) + 1 :] if after in ids else []
-    try:
-        limit = max(1, min(100, int(request.query.get("limit", "20"))))
-    except ValueError:
-        limit = 20
-    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit}

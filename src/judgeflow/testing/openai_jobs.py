@@ -1,4 +1,4 @@
-"""The fake OpenAI server's fine-tuning state: uploaded files and jobs as a timed state machine.
+"""The fake OpenAI server's fine-tuning state: jobs as a timed state machine.
 
 A job is read off the server clock (``FakeOpenAI.clock``), with no background task: ``validating_files`` ->
 ``queued`` -> ``running`` -> ``succeeded`` (or ``failed`` when the suffix contains "fail"), each phase lasting
@@ -15,38 +15,9 @@ from dataclasses import dataclass
 from .openai_config import ORGANIZATION
 from .openai_replies import unit_hash
 
-__all__ = ["FILE_PURPOSES", "TERMINAL", "Job", "JobEvent", "StoredFile", "check_fine_tune_file", "job_timeline"]
+__all__ = ["TERMINAL", "Job", "JobEvent", "check_fine_tune_file", "job_timeline"]
 
-FILE_PURPOSES = frozenset(
-    {"assistants", "batch", "fine-tune", "vision", "user_data", "evals"},
-)
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-
-
-@dataclass(slots=True)
-class StoredFile:
-    """An uploaded file; ``tokens`` and ``examples`` are what a fine-tuning job created from it trains on."""
-
-    id: str
-    data: bytes
-    filename: str
-    purpose: str
-    created_at: int
-    tokens: int
-    examples: int
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "object": "file",
-            "bytes": len(self.data),
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": "processed",
-            "status_details": None,
-            "expires_at": None,
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """An OpenAI-compatible HTTP server for tests, benchmarks and demos (needs aiohttp).
 
 The real ``openai.AsyncOpenAI`` client talks to it unmodified: the wire formats of chat completions, embeddings,
-file upload, models and fine-tuning jobs (with events and cancel) follow the OpenAI API reference, errors come
+files, models, fine-tuning jobs (with events and cancel) and the Batch API (``/v1/batches`` through
+``validating`` .. ``completed``, ``failed``, ``expired`` and ``cancelled``, with output and error files) follow
+the OpenAI API reference, errors come
 as ``{"error": {"message", "type", "param", "code"}}``, and 429s carry ``Retry-After`` / ``retry-after-ms`` and
 ``x-ratelimit-*`` headers. It runs inside the caller's asyncio event loop (anyio's asyncio backend)::
 
@@ -18,8 +20,11 @@ This module is the entry point: the command line, and the public names, which ar
 
 * `openai_config` - `FakeOpenAI` (how it behaves; mutable, read afresh by every request), `ServerStats`;
 * `openai_replies` - `reply_for`: deterministic judge / question-writer / answerer replies, and embeddings;
+* `openai_chat` - a chat completion or embeddings body to its reply, for the online endpoints and batches alike;
 * `openai_faults` - scripted failures, the per-model RPM window and seeded random faults;
-* `openai_jobs` and `openai_finetuning` - uploaded files and the fine-tuning job state machine;
+* `openai_files` - uploaded and server-made files;
+* `openai_jobs` and `openai_finetuning` - the fine-tuning job state machine;
+* `openai_batch_input`, `openai_batch_state` and `openai_batches` - the Batch API;
 * `openai_app` - `OpenAIServer` (routes and the per-request frame) and `serve_openai`.
 
 ``latency_s`` is slept at the start of every request, before faults apply.
@@ -72,6 +77,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--garbage-rate", type=float, default=0.0, help="share of judge replies without a score")
     parser.add_argument("--ft-noise", type=float, default=0.0, help="share of fine-tuned judge scores moved")
     parser.add_argument("--seed", type=int, default=0)
+    batch = parser.add_argument_group("Batch API (server-clock seconds)")
+    batch.add_argument("--batch-validate", type=float, default=0.1, help="seconds a batch stays validating")
+    batch.add_argument("--batch-run", type=float, default=0.5, help="seconds a batch stays in_progress")
+    batch.add_argument("--batch-request", type=float, default=0.0, help="extra in_progress seconds per request")
+    batch.add_argument("--batch-finalize", type=float, default=0.1, help="seconds a batch stays finalizing")
+    batch.add_argument("--batch-window", type=float, default=86_400.0, help="seconds before a batch expires")
+    batch.add_argument("--batch-fault", type=float, default=0.0, help="share of batch requests answered 500")
+    batch.add_argument("--batch-max-requests", type=int, default=50_000, help="requests allowed per batch")
     return parser.parse_args(argv)
 
 
@@ -90,6 +103,13 @@ async def _serve_forever(args: argparse.Namespace) -> None:
         judge_garbage_rate=args.garbage_rate,
         ft_judge_noise=args.ft_noise,
         seed=args.seed,
+        batch_validate_s=args.batch_validate,
+        batch_run_s=args.batch_run,
+        batch_request_s=args.batch_request,
+        batch_finalize_s=args.batch_finalize,
+        batch_window_s=args.batch_window,
+        batch_fault_rate=args.batch_fault,
+        batch_max_requests=args.batch_max_requests,
     )
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with serve_openai(config, host=args.host, port=args.port) as server:
