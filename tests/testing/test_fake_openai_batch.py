@@ -1,6 +1,6 @@
 """The fake OpenAI server's Batch API, spoken to by the real ``openai`` SDK over HTTP.
 
-Lifecycles are walked on a hand-moved clock; validation failures are in `test_openai_server_batch_validation`.
+Lifecycles are walked on a hand-moved clock; validation failures are in `test_fake_openai_batch_validation`.
 """
 
 from __future__ import annotations
