@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import anyio
 import pytest
 from rich.console import Console, RenderableType
+from textual.color import Color
 from textual.pilot import Pilot
 from textual.widgets import Sparkline, Static
 
@@ -46,9 +48,10 @@ from judgeflow.protocol.messages import Usage
 from judgeflow.tui import DashboardApp, run_with_dashboard
 from judgeflow.tui.app import Controls, HelpScreen
 from judgeflow.tui.formatting import ChannelView, Palette, bar, fmt_duration, fmt_usd
-from judgeflow.tui.scores import render_agreement_panel
+from judgeflow.tui.scores import render_agreement_panel, render_heatmaps
 from judgeflow.tui.state import DashboardState
 from judgeflow.tui.tables import render_pipeline
+from judgeflow.tui.views import HeatMapView
 from judgeflow.tui.widgets import (
     AgreementPanel,
     CostsPanel,
@@ -250,6 +253,24 @@ def test_agreement_renders_intervals_when_final() -> None:
     final = render_text(render_agreement_panel(state.snapshot(0.0).agreement, None, Palette()), 100)
     assert "student_base (final)" in final
     assert "0.500 [0.250, 0.750]" in final
+
+
+@pytest.mark.parametrize("peak", [25, 351, 4_821, 12_345, 1_234_567])
+def test_heat_map_columns_widen_with_the_largest_count(peak: int) -> None:
+    counts = ((5, 0, 0, 0, 0), (0, 0, 0, 0, 0), (0, 12, 0, 3, 0), (0, 0, 40, 1_200, 0), (351, 621, 741, 0, peak))
+    view = HeatMapView("student_trained", counts, sum(map(sum, counts)), max(map(max, counts)))
+    small = HeatMapView("student_base", ((1, 0, 0, 0, 2),) * 5, 15, 2)
+    text = render_text(render_heatmaps([view, small], Color(0, 0, 0), Color(255, 255, 255), Palette()), 120)
+    rows = {line.split()[0]: line.split() for line in text.splitlines()[3:8]}
+    for level, row in rows.items():
+        # Each count stands alone (thousands separated): the six cells of the map on the left, then the other.
+        expected = [f"{c:,}" if c else "·" for c in counts[int(level) - 1]]
+        assert row[1:6] == expected
+        assert row[6:] == [level, "1", "·", "·", "·", "2"]
+    lines = text.splitlines()[2:8]
+    assert lines[0].split() == ["T╲S", "1", "2", "3", "4", "5", "T╲S", "1", "2", "3", "4", "5"]
+    ends = [[m.end() for m in re.finditer(r"\S+", line)][:6] for line in lines]
+    assert all(row[1:] == ends[0][1:] for row in ends)  # every count right-aligned under its score
 
 
 def test_pipeline_shows_each_actors_inbox_and_other_channels() -> None:

@@ -82,10 +82,13 @@ def render_heatmaps(
 
 
 def _heatmap(view: HeatMapView, low: Color, high: Color, palette: Palette, corner: str) -> RenderableType:
-    grid = Table.grid()
-    grid.add_column(width=4, no_wrap=True)
+    # Every column is as wide as the largest count ("12,345"), and a column of padding keeps neighbours apart:
+    # a fixed width let four-digit counts run into each other.
+    width = max(3, len(f"{view.peak:,}"))
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(min_width=len(corner), no_wrap=True)
     for _ in range(SCORE_LEVELS):
-        grid.add_column(width=4, justify="right", no_wrap=True)
+        grid.add_column(min_width=width, justify="right", no_wrap=True)
     grid.add_row(Text(corner, palette.dim), *(Text(f"{s}", palette.dim) for s in range(1, SCORE_LEVELS + 1)))
     for level in range(SCORE_LEVELS, 0, -1):
         cells: list[RenderableType] = [Text(f"{level}", palette.dim)]
@@ -93,7 +96,7 @@ def _heatmap(view: HeatMapView, low: Color, high: Color, palette: Palette, corne
             shade = low.blend(high, count / view.peak) if view.peak else low
             ink = shade.get_contrast_text()
             style = Style(color=ink.rich_color, bgcolor=shade.rich_color)
-            cells.append(Text(f"{count:>3} " if count else "  · ", style))
+            cells.append(Text(f"{count:>{width},}" if count else f"{'·':>{width}}", style))
         grid.add_row(*cells)
     agree = sum(view.counts[i][i] for i in range(SCORE_LEVELS))
     share = f"{agree / view.total * 100:.0f}%" if view.total else "—"
