@@ -26,8 +26,8 @@ from judgeflow.protocol.models import (
 from judgeflow.protocol.verdicts import Scored
 from judgeflow.providers.local import (
     FEATURE_NAMES,
+    HEDGES,
     NO_ANSWER,
-    BM25Index,
     LocalExtractiveAnswerer,
     LocalQuestionWriter,
     LocalStudentJudge,
@@ -66,6 +66,11 @@ def _score(text: str) -> float:
 
 def _passage(text: str, chunk_id: str = "d#0") -> Passage:
     return Passage(chunk_id=chunk_id, doc_id="d", text=text, score=1.0)
+
+
+def _plain(*, good_enough: float | None = 0.4) -> LocalExtractiveAnswerer:
+    """The reader alone: every answer a (shortened) sentence, never hedged."""
+    return LocalExtractiveAnswerer(good_enough=good_enough, sure=0.0, brief=0.0, full=0.0)
 
 
 # --- question writer -------------------------------------------------------------------------------------------
@@ -141,7 +146,7 @@ def test_answerer_uses_only_passage_text() -> None:
         _passage("The city hosted a fair in 1915. The Golden Gate Bridge opened in 1937.", "d#0"),
         _passage("The Bay Bridge opened in 1936.", "d#1"),
     ]
-    answer = LocalExtractiveAnswerer().answer_sync("In what year did the Golden Gate Bridge open?", passages)
+    answer = _plain().answer_sync("In what year did the Golden Gate Bridge open?", passages)
     assert answer == "The Golden Gate Bridge opened in 1937."
     assert answer in " ".join(p.text for p in passages)
 
@@ -155,8 +160,8 @@ def test_answerer_says_so_when_nothing_matches() -> None:
 def test_answerer_settles_for_a_near_miss_when_it_looks_good_enough() -> None:
     passages = [_passage("The Bay Bridge opened in 1936. The Golden Gate Bridge opened in 1937.")]
     question = "In what year did the Golden Gate Bridge open?"
-    assert LocalExtractiveAnswerer().answer_sync(question, passages) == "The Bay Bridge opened in 1936."
-    careful = LocalExtractiveAnswerer(good_enough=None)
+    assert _plain().answer_sync(question, passages) == "The Bay Bridge opened in 1936."
+    careful = _plain(good_enough=None)
     assert careful.answer_sync(question, passages) == "The Golden Gate Bridge opened in 1937."
 
 
@@ -165,18 +170,76 @@ def test_answerer_keeps_long_answers_brief_and_resolves_pronouns() -> None:
         "The Chrysler Building was completed in 1930 after a race with a rival tower downtown, and the Empire "
         "State Building opened in 1931 as the tallest building in the world."
     )
-    answerer = LocalExtractiveAnswerer()
+    answerer = _plain()
     assert answerer.answer_sync("In what year was the Chrysler Building completed?", [_passage(long)]) == (
         "The Chrysler Building was completed in 1930 after a race with a rival tower downtown."
     )
     text = "The Presidio guarded the bay. It was founded in 1776."
-    careful = LocalExtractiveAnswerer(good_enough=None)
+    careful = _plain(good_enough=None)
     assert careful.answer_sync("When was the Presidio founded?", [_passage(text)]) == text
+
+
+def test_answerer_hedges_when_its_sentence_shares_little_with_the_question() -> None:
+    passages = [_passage("The Bay Bridge opened in 1936. The Golden Gate Bridge opened in 1937.")]
+    question = "In what year did the Golden Gate Bridge open?"
+    unsure = LocalExtractiveAnswerer(brief=0.0, full=0.0).answer_sync(question, passages)
+    hedge = next(h for h in HEDGES if unsure.startswith(h))
+    assert unsure == f"{hedge} the Bay Bridge opened in 1936."  # shares 2 of the question's 4 words
+    careful = LocalExtractiveAnswerer(good_enough=None, brief=0.0, full=0.0)
+    assert careful.answer_sync(question, passages) == "The Golden Gate Bridge opened in 1937."  # all 4: sure
+
+
+BRIEF_TEXT = (
+    "In 1906, an earthquake and fire destroyed much of the city. The 1906 disaster killed an estimated 3,000 "
+    "people, leaving many homeless. Harvey Milk won a seat on the Board of Supervisors in 1977. "
+    "Lawlessness led citizens to form vigilance committees in 1851 and again in 1856."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer"),
+    [
+        ("In what year did an earthquake and fire destroy much of the city?", "In 1906."),
+        ("The 1906 disaster killed how many people?", "An estimated 3,000 people."),
+        ("Who won a seat on the Board of Supervisors in 1977?", "Harvey Milk."),
+        # Two years: no single fact to give, so the sentence.
+        (
+            "In what year did lawlessness lead citizens to form vigilance committees?",
+            "Lawlessness led citizens to form vigilance committees in 1851 and again in 1856.",
+        ),
+    ],
+)
+def test_a_brief_answer_is_the_fact_asked_for(question: str, answer: str) -> None:
+    brief = LocalExtractiveAnswerer(sure=0.0, brief=1.0, full=0.0)
+    assert brief.answer_sync(question, [_passage(BRIEF_TEXT)]) == answer
+
+
+def test_a_full_answer_goes_on_to_the_next_sentence() -> None:
+    full = LocalExtractiveAnswerer(sure=0.0, brief=0.0, full=1.0)
+    answer = full.answer_sync("Who won a seat on the Board of Supervisors in 1977?", [_passage(BRIEF_TEXT)])
+    assert answer == (
+        "Harvey Milk won a seat on the Board of Supervisors in 1977. "
+        "Lawlessness led citizens to form vigilance committees in 1851 and again in 1856."
+    )
+
+
+def test_the_manner_is_drawn_per_question_in_the_configured_shares() -> None:
+    answerer = LocalExtractiveAnswerer()
+    questions = [p.question for doc in load_corpus() for p in LocalQuestionWriter().write_sync(doc, max_questions=16)]
+    manners = Counter(answerer.manner(q) for q in questions)
+    assert [answerer.manner(q) for q in questions] == [LocalExtractiveAnswerer().manner(q) for q in questions]
+    assert 0.15 <= manners["brief"] / len(questions) <= 0.35
+    assert 0.15 <= manners["full"] / len(questions) <= 0.35
+    assert Counter(LocalExtractiveAnswerer(brief=0.0, full=0.0).manner(q) for q in questions) == {
+        "sentence": len(questions)
+    }
+    with pytest.raises(ValueError, match="shares"):
+        LocalExtractiveAnswerer(brief=0.7, full=0.5)
 
 
 @pytest.mark.anyio
 async def test_answerer_reply() -> None:
-    answerer: AnswerModel = LocalExtractiveAnswerer()
+    answerer: AnswerModel = _plain()
     reply = await answerer.answer("When did the bridge open?", [_passage("The bridge opened in 1937.")])
     assert reply.text == "The bridge opened in 1937."
     assert reply.model == "local-extractive"
@@ -209,20 +272,51 @@ def test_teacher_gives_1_to_an_unrelated_answer() -> None:
 
 def test_teacher_marks_a_contradiction_down() -> None:
     score, reasoning = _teach("The Golden Gate Bridge opened in 1936.")
-    assert score <= 3.0
+    assert score == 2.0
     assert "1936" in reasoning
     assert "1937" in reasoning
+    assert _teach("In 1936.")[0] == 1.5  # wrong, and about nothing else the question names
 
 
-def test_teacher_marks_a_missing_key_fact_down() -> None:
+def test_teacher_takes_a_missing_date_for_a_missing_answer() -> None:
     score, reasoning = _teach("The Golden Gate Bridge was built with chief engineer Joseph Strauss.")
-    assert 2.0 <= score <= 3.0
+    assert score == 2.0  # however much of the reference it repeats
     assert "1937" in reasoning
 
 
-def test_teacher_gives_4_to_5_to_a_correct_but_thin_answer() -> None:
-    score, _ = _teach("It opened in 1937.")
-    assert 4.0 <= score < 5.0
+@pytest.mark.parametrize("answer", ["In 1937.", "It opened in 1937.", "The Golden Gate Bridge opened in 1937."])
+def test_teacher_gives_5_to_the_fact_asked_for_without_the_rest_of_the_reference(answer: str) -> None:
+    score, reasoning = _teach(answer)  # no engineer, no month: the question asks for the year
+    assert score == 5.0
+    assert "1937" in reasoning
+
+
+@pytest.mark.parametrize("hedge", ["Probably", "I think", "I am not sure, but"])
+def test_teacher_gives_3_to_a_right_answer_that_does_not_commit(hedge: str) -> None:
+    score, reasoning = _teach(f"{hedge} the Golden Gate Bridge opened in 1937.")
+    assert score == 3.0
+    assert hedge.split(",")[0] in reasoning
+    wrong, _ = _teach(f"{hedge} the Golden Gate Bridge opened in 1936.")
+    assert wrong <= 2.0  # a hedged wrong answer is wrong, not "hedged"
+
+
+def test_a_hedge_the_reference_makes_is_not_the_answers() -> None:
+    reference = "The Golden Gate Bridge opened in 1937, probably the longest suspension bridge of its day."
+    assert _teach(reference, reference=reference)[0] == 5.0
+
+
+def test_teacher_gives_4_to_a_right_answer_that_says_more_than_asked() -> None:
+    reference = (
+        "The Bay Bridge opened in November 1936 after three years of work, and the Golden Gate Bridge opened in 1937."
+    )
+    score, reasoning = _teach(reference, reference=reference)  # the whole reference: its other clause too
+    assert score == 4.0
+    assert "more than the question asks" in reasoning
+    assert "Bay" in reasoning
+    following = "The Golden Gate Bridge opened in 1937. The Bay Bridge had opened six months before, in 1936."
+    assert _teach(following)[0] == 4.0
+    assert _teach("The Golden Gate Bridge opened in 1937, in May.")[0] == 5.0  # a word or two more is not "more"
+    assert _teach("The Golden Gate Bridge opened in 1937.", reference=reference)[0] == 5.0
 
 
 def test_teacher_asks_who_for_who_questions() -> None:
@@ -310,8 +404,8 @@ def test_one_example_gives_roughly_the_prior() -> None:
 
 def test_prior_is_the_documented_rule() -> None:
     prior = LocalStudentJudge.prior()
-    recall = features(ITEMS)[:, FEATURE_NAMES.index("ref_char3_recall")]
-    assert prior.predict_raw(ITEMS) == pytest.approx(1 + 4 * recall)
+    containment = features(ITEMS)[:, FEATURE_NAMES.index("ref_containment")]
+    assert prior.predict_raw(ITEMS) == pytest.approx(1 + 4 * containment)
     assert prior.name == "student_base"
     assert _score(prior.judge_batch(ITEMS[:1])[0].text) == 5.0
 
@@ -381,28 +475,6 @@ async def test_trainer_backend_trains_saves_and_loads(tmp_path: Path) -> None:
         backend.load(StudentReady(student="x", model_ref=str(tmp_path / "missing"), n_train=0))
 
 
-# --- the whole offline chain -----------------------------------------------------------------------------------
-
-
-def test_offline_chain_on_the_bundled_corpus_is_varied() -> None:
-    docs = load_corpus()
-    index = BM25Index.from_documents(docs)
-    writer, answerer, teacher = LocalQuestionWriter(), LocalExtractiveAnswerer(), LocalTeacherJudge()
-    items = []
-    for doc in docs:
-        for pair in writer.write_sync(doc, max_questions=16):
-            answer = answerer.answer_sync(pair.question, index.search_sync(pair.question, 2))
-            items.append(JudgeInput(pair.question, pair.reference, answer))
-    scores = np.array([_score(teacher.judge_sync(it).text) for it in items])
-    student = fit_student(_examples(items, scores))
-    student.judge_batch(items)
-    assert len(items) >= 100
-    counts = Counter(scores.tolist())
-    assert 0.2 <= counts[5.0] / len(items) <= 0.8  # a weak answerer: many right, far from all
-    assert min(scores) <= 2.0
-    assert len(counts) >= 4
-
-
 # --- robustness ------------------------------------------------------------------------------------------------
 
 _TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=200) | st.sampled_from(
@@ -426,6 +498,7 @@ def test_writer_and_answerer_never_fail_on_odd_text(text: str, title: str, quest
         assert pair.question.endswith("?")
         assert pair.reference in split_sentences(text)
     answer = LocalExtractiveAnswerer().answer_sync(question, [_passage(text)])
-    if answer != NO_ANSWER:  # only words of the passage (Markdown removed), re-capitalised and re-punctuated at most
+    if answer != NO_ANSWER:  # words of the passage (Markdown removed) and of a hedge, re-capitalised and re-punctuated
         passage_words = set(re.findall(r"\w+", text.lower())) | set(re.findall(r"\w+", strip_markdown(text).lower()))
-        assert set(re.findall(r"\w+", answer.lower())) <= passage_words
+        hedge_words = set(re.findall(r"\w+", " ".join(HEDGES).lower())) | {"in"}  # "In 1937."
+        assert set(re.findall(r"\w+", answer.lower())) <= passage_words | hedge_words

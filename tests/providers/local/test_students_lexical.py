@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from judgeflow.protocol.messages import JudgeInput
 from judgeflow.providers.local import lexical
-from judgeflow.providers.local.lexical import FEATURE_NAMES, features, features_and_best
+from judgeflow.providers.local.lexical import FEATURE_NAMES, HEDGE_TOKENS, features, features_and_best
 from judgeflow.providers.local.matching import _fold, _regex_tokens, match_tokens, split_aliases
 
 # --- canonical tokens ------------------------------------------------------------------------------------------
@@ -121,6 +121,8 @@ def _plain_row(item: JudgeInput) -> list[float]:
     best["digit_extra"] = len(a_numbers - known) / len(a_numbers) if a_numbers else 0.0
     best["log_length_ratio"] = math.log((len(a) + 1) / (best_words + 1))
     best["log_answer_words"] = math.log1p(len(a))
+    best["ref_containment"] = max(best["ref_char3_recall"], best["ref_char3_precision"])
+    best["hedge_words"] = float(sum(token in HEDGE_TOKENS and token not in known for token in a))
     return [best[name] for name in FEATURE_NAMES]
 
 
@@ -136,6 +138,8 @@ ITEMS = [
     JudgeInput("What?", "a/b", "b b b a"),
     JudgeInput("Seven?", "7/seven/the seventh", "Seven, or 7th — 1,000 Zhōngguó"),
     JudgeInput("Where?", "Cheshire/County of Chester/Cheshire, England", "Shining Tor is in Cheshire, England."),
+    JudgeInput("When?", "It probably opened in 1937.", "I think, probably, it opened in 1937 - I am not sure."),
+    JudgeInput("Which?", "Cheshire", "Maybe Cheshire, maybe Chester, maybe not."),
 ]
 
 
@@ -144,7 +148,7 @@ def test_features_follow_their_definitions() -> None:
     assert features([]).shape == (0, len(FEATURE_NAMES))
 
 
-_TEXT = st.text(alphabet="ab cd 12 seven the /.,", max_size=30) | st.text(max_size=30)
+_TEXT = st.text(alphabet="ab cd 12 seven the maybe /.,", max_size=30) | st.text(max_size=30)
 
 
 @settings(max_examples=150, deadline=None)
@@ -169,3 +173,19 @@ def test_a_batch_is_judged_as_its_items_alone(monkeypatch: pytest.MonkeyPatch) -
     together = features(many)
     alone = np.vstack([features([item]) for item in many])
     np.testing.assert_array_equal(together, alone)
+
+
+def test_containment_credits_a_short_answer_inside_the_reference_and_hedges_are_counted() -> None:
+    reference = "The Golden Gate Bridge, with chief engineer Joseph Strauss, opened in May 1937."
+    short, hedged = features(
+        [
+            JudgeInput("In what year did the Golden Gate Bridge open?", reference, "In 1937."),
+            JudgeInput(
+                "In what year did the Golden Gate Bridge open?", reference, "I think it probably opened in 1937."
+            ),
+        ]
+    )
+    column = FEATURE_NAMES.index
+    assert short[column("ref_char3_recall")] < 0.2
+    assert short[column("ref_containment")] > 0.8  # all but " in 1937"'s "n 1": the reference has "in May 1937"
+    assert (short[column("hedge_words")], hedged[column("hedge_words")]) == (0.0, 2.0)

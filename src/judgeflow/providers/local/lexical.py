@@ -10,6 +10,8 @@ feature                     what it measures (best alternative of the reference 
 ==========================  ==============================================================================
 ``ref_char3_recall``        share of the reference's character 3-grams found in the answer
 ``ref_char3_precision``     share of the answer's character 3-grams (counted with repeats) in the reference
+``ref_containment``         the larger of the two above: how far one of answer and reference contains the other
+                            (a short answer inside the reference, or the reference inside a long answer)
 ``novel_char3_recall``      the same recall, counting only reference 3-grams that are not in the question
 ``whole_char3_recall``      the 3-gram recall of all the alternatives together (of the union of their 3-grams):
                             a teacher that reads "A/B/C" as one text (the local rubric teacher does) is
@@ -23,7 +25,13 @@ feature                     what it measures (best alternative of the reference 
 ``digit_extra``             share of the answer's numbers that are in neither the reference nor the question
 ``log_length_ratio``        log((answer tokens + 1) / (tokens of the best-matching alternative + 1))
 ``log_answer_words``        log(1 + answer tokens)
+``hedge_words``             answer tokens that express doubt ("probably", "perhaps", "think", "seems", ...)
+                            and that neither the question nor the reference uses
 ==========================  ==============================================================================
+
+Besides overlap, two cues about how an answer is worded: its length, and its words of doubt (``hedge_words``,
+from this module's own short list, not the teacher's phrases). The untrained student gives them no weight; a
+trained one gives them whatever its teacher's scores say they are worth.
 
 How: every text of a batch is tokenised once (a question or reference shared by several answers, once), and
 the overlaps are counted in numpy with integer keys (group, 3-gram or token), chunk by chunk, rather than with
@@ -41,15 +49,17 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from judgeflow.core.text import wordset
 from judgeflow.protocol.messages import JudgeInput
 
 from .matching import match_tokens, split_aliases
 
-__all__ = ["FEATURE_LABELS", "FEATURE_NAMES", "features", "features_and_best"]
+__all__ = ["FEATURE_LABELS", "FEATURE_NAMES", "HEDGE_TOKENS", "features", "features_and_best"]
 
 FEATURE_LABELS: dict[str, str] = {
     "ref_char3_recall": "reference 3-gram recall",
     "ref_char3_precision": "answer 3-gram precision",
+    "ref_containment": "containment of answer and reference",
     "novel_char3_recall": "recall of reference 3-grams not in the question",
     "whole_char3_recall": "whole-reference 3-gram recall",
     "question_char3_recall": "question 3-gram recall",
@@ -60,7 +70,13 @@ FEATURE_LABELS: dict[str, str] = {
     "digit_extra": "numbers not in the reference",
     "log_length_ratio": "log length ratio",
     "log_answer_words": "log answer length",
+    "hedge_words": "hedging words",
 }
+# Words with which an answer declines to commit. ("may" is left out: lowercased, it is also the month.)
+HEDGE_TOKENS = wordset(
+    "probably possibly perhaps maybe likely unlikely presumably apparently supposedly think believe guess "
+    "suppose seems seem seemingly sure unsure uncertain might"
+)
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURE_LABELS)
 
 Array = npt.NDArray[np.float64]
@@ -301,6 +317,13 @@ class _Batch:
         answer_words = self.lengths[self.n_dict :].astype(np.float64)
         group = self.group_of_item
         assert numbers.answer_distinct is not None
+        on_answer = unit >= self.n_dict
+        hedging = np.array([t in HEDGE_TOKENS for t in vocabulary] or [False], dtype=np.bool_)[ids] & on_answer
+        hedge_item = unit[hedging] - self.n_dict
+        # A word of doubt the question or the reference uses too is theirs, repeated, not the answer's own.
+        theirs = np.isin(
+            self.group_of_item[hedge_item] * v + ids[hedging], self.unit_group[unit[~on_answer]] * v + ids[~on_answer]
+        )
         per_item = {
             **best,
             "whole_char3_recall": _ratio(chars.reference_hits, chars.reference_total[group]),
@@ -308,6 +331,8 @@ class _Batch:
             "digit_extra": _ratio(numbers.answer_distinct - numbers.answer_found, numbers.answer_distinct),
             "log_length_ratio": np.log((answer_words + 1.0) / (alias_words[alias[best_pair]] + 1.0)),
             "log_answer_words": np.log1p(answer_words),
+            "ref_containment": np.maximum(best["ref_char3_recall"], best["ref_char3_precision"]),
+            "hedge_words": np.bincount(hedge_item[~theirs], minlength=self.n).astype(np.float64),
         }
         return np.column_stack([per_item[name] for name in FEATURE_NAMES])
 

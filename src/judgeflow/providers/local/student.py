@@ -23,9 +23,13 @@ shifted a little, not a wild guess. A ridge student replies on its teacher's hal
 to two decimals, since for right/wrong labels the resolution is the ranking of the unsure answers (half points
 cost 0.004 AUC on EVOUNA's dev answers).
 
-The untrained student (:meth:`LocalStudentJudge.prior`) is the fixed rule ``score = 1 + 4 *
-ref_char3_recall``: an answer that contains the whole reference (or one of its alternatives) gets 5, one that
-shares none of its character 3-grams gets 1. It is the "base model" the trained student is compared against.
+The untrained student (:meth:`LocalStudentJudge.prior`) is a general judge, the "base model" the trained student
+is compared against: the fixed rule ``score = 1 + 4 * ref_containment``, the containment rule of QA evaluation.
+An answer that contains the reference (or one of its alternatives), or is contained in it (a short answer that
+gives part of it), gets 5; one that shares none of its character 3-grams gets 1. It knows no teacher's
+particular standards (the local teacher's: a hedge costs two points, saying more than asked one, a missing date
+or name makes the answer wrong): its weight on every other feature, hedging words included, is 0, and training
+is what moves them.
 
 One module, longer than most: the fit, the untrained prior, the replies and the saved format are one model
 (the features live in `judgeflow.providers.local.lexical`).
@@ -64,10 +68,10 @@ Link = Literal["linear", "logistic"]
 Loss = Literal["auto", "ridge", "logistic"]
 MODEL_FILE = "model.json"
 _FORMAT = "judgeflow-local-student"
-_VERSION = 2  # 2: features on canonical tokens and reference alternatives, and the link
+_VERSION = 3  # 3: containment and hedging features; 2: canonical tokens, reference alternatives, the link
 _LINKS: tuple[Link, ...] = ("linear", "logistic")
 _MIN_FREE_INTERCEPT = 5  # below this many examples the intercept is pulled towards the prior's
-_PRIOR_FEATURE = FEATURE_NAMES.index("ref_char3_recall")
+_PRIOR_FEATURE = FEATURE_NAMES.index("ref_containment")
 
 Array = npt.NDArray[np.float64]
 
@@ -78,7 +82,7 @@ def _prior_weights(slope: float) -> Array:
     return weights
 
 
-# The prior, ``1 + 4 * ref_char3_recall``, in each link's coordinates (for the logistic link, its tangent at
+# The prior, ``1 + 4 * ref_containment``, in each link's coordinates (for the logistic link, its tangent at
 # the middle of the scale: ``1 + 4 sigmoid(4 r - 2)`` has the same value and slope at r = 0.5).
 _PRIOR: dict[Link, tuple[float, float]] = {"linear": (4.0, 1.0), "logistic": (4.0, -2.0)}
 
@@ -126,7 +130,7 @@ class LocalStudentJudge:
 
     @classmethod
     def prior(cls, name: str = "student_base") -> LocalStudentJudge:
-        """The untrained student: ``score = 1 + 4 * ref_char3_recall`` (raw features: means 0, scales 1)."""
+        """The untrained student: ``score = 1 + 4 * ref_containment`` (raw features: means 0, scales 1)."""
         d = len(FEATURE_NAMES)
         slope, bias = _PRIOR["linear"]
         return cls(name=name, means=np.zeros(d), scales=np.ones(d), weights=_prior_weights(slope), bias=bias)

@@ -1,27 +1,41 @@
-"""An offline teacher judge: a reference-based correctness rubric, applied the way a careful grader applies it.
+"""An offline teacher judge: a reference-based correctness rubric, with standards of its own.
 
 The real teacher is a strong LLM prompted with LlamaIndex's CorrectnessEvaluator guidelines:
 
 * 1 -- the generated answer is not relevant to the user query;
 * 2 to 3 -- the answer is relevant but contains mistakes (or misses the key fact);
-* 4 to 5 -- the answer is relevant and fully correct; 5 when it states the reference's key facts fully.
+* 4 to 5 -- the answer is relevant and fully correct.
 
-This stand-in follows the same rubric with explicit reading steps, so its scores are explainable and its
-replies look like an LLM judge's (score line, then a sentence or two naming the facts found or missing):
+Any particular grader applies such a rubric with standards of its own, and that is what distilling it has to
+teach: a general judge agrees with it on plainly right and plainly wrong answers and misses the rest. This one's:
+
+* **The answer is the fact asked for.** "In what year ..." is answered by the year, "how many ..." by the figure,
+  "who ..." by the name; a bare "In 1937." gets full marks, and the month and day a reference adds to the year
+  are not required. (A judge that compares the answer with the whole reference marks a short answer down.)
+* **A missing date or name is a missing answer.** An answer that does not state the year, figure or name asked
+  for gets 2, however much of the reference it repeats. (A judge by overlap gives it credit for the overlap.)
+* **A hedged answer is not a committed one.** A right answer wrapped in "probably", "I think", "I am not sure,
+  but" ... gets 3, not 5: the reader cannot tell it from a guess. A hedge the reference itself makes
+  ("historians probably ...") is a fact repeated, not a hedge.
+* **Right, but more than was asked: 4.** A right answer that goes on to what the question did not ask (at least
+  four content words beyond the question and the clause of the reference it is about: the reference's other
+  clause, the next sentence of the passage) loses a point; the reader has to find the answer in it.
+* **Wrong is wrong.** A different fact of the asked-for kind (another year) gets 2, or 1.5 when the answer is
+  also about something else; an answer about something else entirely gets 1.
+
+How it reads an item:
 
 1. **What is asked.** "In what year ..." asks for a year, "how many ..." for a figure, "who ..." for a name.
 2. **Which part of the reference answers it.** A reference often carries two facts ("The Bay Bridge opened in
    1936, and the Golden Gate Bridge opened in 1937"); the clause that shares most words with the question is
    the one that matters, and its facts of the asked-for kind that the question does not already contain are
-   the *key facts*.
-3. **Relevance.** An answer sharing little with the question and nothing with the reference is off topic.
-4. **Recall and contradiction.** All key facts present: 4 to 5 by how much of the rest of the reference (its
-   names, figures and other content words that the question does not already contain) the answer carries.
-   Some present: 3.5. None present, but a different fact of the same kind given (another year): a mistake,
-   1.5 to 2. None present and none contradicted: relevant but incomplete, 2.5 to 3.
+   the *key facts*. Some but not all of them given: 3.5 (3 when hedged).
+3. When the question asks for no such fact (no name, figure or year in the clause), the answer is graded by
+   how much of the reference it carries: 2 to 5, at most 3 when hedged.
 
-The student judge never sees these rules; it has to learn a mapping to the scores from its own lexical
-features, which is what makes the distillation experiment meaningful.
+Its replies look like an LLM judge's: a score line, then a sentence naming the facts found, missing, hedged or
+beyond the question. The student judge never sees these rules: it has to learn them from the scores, through
+features of its own (`judgeflow.providers.local.lexical`), which is what makes the distillation meaningful.
 """
 
 from __future__ import annotations
@@ -36,6 +50,15 @@ from judgeflow.protocol.messages import JudgeInput, JudgeReply
 __all__ = ["Grade", "LocalTeacherJudge", "grade"]
 
 _GENERIC = frozenset(content_words("what which who whom how many much year percentage when where history"))
+_HEDGE_RE = re.compile(
+    r"\b(?:probably|possibly|perhaps|maybe|i think|i believe|i guess|i am not sure|i'm not sure|not certain|"
+    r"it seems|it may be|might have|may have|likely)\b",
+    re.IGNORECASE,
+)
+_HEDGE_WORDS = frozenset(content_words("probably possibly perhaps maybe think believe guess sure certain seems likely"))
+_HEDGED = 3.0  # the most a right answer that does not commit to it gets
+_MORE = 4.0  # a right answer that says more than was asked
+_BEYOND = 4  # content words beyond the question and the clause it asks about that make an answer "say more"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,20 +122,28 @@ def grade(item: JudgeInput) -> Grade:
     answer = item.answer.strip()
     q_all = set(tokenize(item.question)) | set(content_words(item.question))
     q_terms = set(content_words(item.question)) - _GENERIC
-    a_terms = set(content_words(answer)) | numbers(answer)
+    hedges = _hedges(answer, item.reference)
+    a_terms = (set(content_words(answer)) | numbers(answer)) - _HEDGE_WORDS
     if not answer or not a_terms:
         return Grade(1.0, "The answer is empty or says nothing about the question.")
     kind = _asks_for(item.question)
-    asked = _key_facts(_focus(item.reference, q_terms), item.question, kind)
+    focus = _focus(item.reference, q_terms)
+    asked = _key_facts(focus, item.question, kind)
     ref_facts = (numbers(item.reference) | capitalised_words(item.reference)) - q_all - _GENERIC
     ref_words = set(content_words(item.reference)) - q_all - _GENERIC - ref_facts
     ref_terms = set(content_words(item.reference)) | numbers(item.reference)
     relevance = len(q_terms & a_terms) / len(q_terms) if q_terms else 0.0
     ref_overlap = len(ref_terms & a_terms) / len(ref_terms) if ref_terms else 0.0
     found, missing = asked & a_terms, asked - a_terms
-    coverage = _coverage(ref_facts, ref_words, a_terms)
-    left_out = ref_facts - a_terms
 
+    contradicting = set() if found else _contradictions(answer, item, kind)
+    if asked and contradicting:
+        score = 2.0 if relevance >= 0.5 else 1.5
+        return Grade(
+            score,
+            f"The answer is wrong: it gives {_listed(contradicting, answer)} "
+            f"where the reference says {_listed(asked, item.reference)}.",
+        )
     if not found and relevance < 0.3 and ref_overlap < 0.3:
         return Grade(
             1.0,
@@ -121,49 +152,51 @@ def grade(item: JudgeInput) -> Grade:
         )
     if asked and not missing:
         facts = _listed(found, item.reference)
-        if coverage >= 0.8:
+        if hedges:
             return Grade(
-                5.0,
-                f"The answer is relevant and correct: it gives {facts} and states the key facts "
-                "of the reference fully.",
+                _HEDGED,
+                f"The answer gives {facts}, which is correct, but it does not commit to it ({hedges[0]!r}): "
+                "a hedged answer does not get full marks.",
             )
-        omitted = f" such as {_listed(left_out, item.reference)}" if left_out else ""
-        if coverage >= 0.5:
+        beyond = a_terms - q_all - set(content_words(focus)) - numbers(focus)
+        if len(beyond) >= _BEYOND:
             return Grade(
-                4.5, f"The answer is correct on {facts} but leaves out some details of the reference{omitted}."
+                _MORE,
+                f"The answer is correct on {facts} but says more than the question asks: "
+                f"{_listed(beyond, answer, item.reference)} is not what was asked.",
             )
-        return Grade(
-            4.0, f"The answer gives {facts}, which is correct, but omits most of what the reference says{omitted}."
-        )
+        return Grade(5.0, f"The answer is correct: it gives {facts}, which is what the question asks for.")
     if found:
         return Grade(
-            3.5,
+            _HEDGED if hedges else 3.5,
             f"The answer is partly correct: it gives {_listed(found, item.reference)} but misses "
             f"{_listed(missing, item.reference)} from the reference.",
         )
-    contradicting = _contradictions(answer, item, kind)
-    if asked and contradicting:
-        score = 2.0 if relevance >= 0.5 else 1.5
-        return Grade(
-            score,
-            f"The answer is relevant but wrong: it gives {_listed(contradicting, answer)} "
-            f"where the reference says {_listed(asked, item.reference)}.",
-        )
     if asked:
-        score = 3.0 if relevance >= 0.6 else 2.5
         return Grade(
-            score,
-            f"The answer is on topic but does not state {_listed(asked, item.reference)}, "
-            "which is what the question asks for.",
+            2.0,
+            f"The answer does not state {_listed(asked, item.reference)}, which is what the question asks for; "
+            "whatever else it says, the answer itself is missing.",
         )
     # Nothing of the asked-for kind to check: judge by how much of the reference the answer carries.
+    coverage = _coverage(ref_facts, ref_words, a_terms)
+    score, reasoning = 2.0, "The answer is related to the question but says little of what the reference says."
     if coverage >= 0.8:
-        return Grade(5.0, "The answer restates the key facts of the reference.")
-    if coverage >= 0.5:
-        return Grade(4.0, "The answer covers most of the reference but not all of it.")
-    if coverage >= 0.25:
-        return Grade(3.0, "The answer is relevant but covers only part of the reference.")
-    return Grade(2.0, "The answer is related to the question but says little of what the reference says.")
+        score, reasoning = 5.0, "The answer restates the key facts of the reference."
+    elif coverage >= 0.5:
+        score, reasoning = 4.0, "The answer covers most of the reference but not all of it."
+    elif coverage >= 0.25:
+        score, reasoning = 3.0, "The answer is relevant but covers only part of the reference."
+    if hedges and score > _HEDGED:
+        return Grade(_HEDGED, f"{reasoning[:-1]}, but it does not commit to it ({hedges[0]!r}).")
+    return Grade(score, reasoning)
+
+
+def _hedges(answer: str, reference: str) -> list[str]:
+    """The phrases with which the answer declines to commit ("probably", "I think", ...), as written; one the
+    reference uses too ("historians probably ...") is a fact it repeats, not its own doubt."""
+    quoted = {m.group().lower() for m in _HEDGE_RE.finditer(reference)}
+    return [m.group() for m in _HEDGE_RE.finditer(answer) if m.group().lower() not in quoted]
 
 
 def _coverage(facts: set[str], words: set[str], answer_terms: set[str]) -> float:
