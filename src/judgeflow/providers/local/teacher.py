@@ -162,8 +162,8 @@ def grade(item: JudgeInput) -> Grade:
         if len(beyond) >= _BEYOND:
             return Grade(
                 _MORE,
-                f"The answer is correct on {facts} but says more than the question asks: "
-                f"{_listed(beyond, answer, item.reference)} is not what was asked.",
+                f"The answer is correct on {facts} but says more than the question asks: it also gives "
+                f"{_listed(beyond, answer, item.reference)}, which the question did not ask about.",
             )
         return Grade(5.0, f"The answer is correct: it gives {facts}, which is what the question asks for.")
     if found:
