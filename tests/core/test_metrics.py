@@ -314,3 +314,17 @@ def test_agreement_never_nan(pair: tuple[list[float], list[float]]) -> None:
     for est in agreement(a, b, n_resamples=30).metrics.values():
         for x in (est.value, *(est.ci95 or ())):
             assert x is None or math.isfinite(x)
+
+
+def test_items_needed_from_the_interval() -> None:
+    from judgeflow.core.metrics import items_needed
+
+    # Half-width 0.15 around a difference of 0.1 over 100 items: the width must shrink by 1.5, so 1.5^2 = 2.25
+    # times the items.
+    assert items_needed(Estimate(0.1, (-0.05, 0.25)), 100) == 225
+    # Already told apart: half-width 0.1 around 0.2 over 400 items; a quarter of them would do.
+    assert items_needed(Estimate(0.2, (0.1, 0.3)), 400) == 100
+    assert items_needed(Estimate(-0.2, (-0.3, -0.1)), 400) == 100
+    assert items_needed(Estimate(0.0, (-0.1, 0.1)), 50) is None
+    assert items_needed(Estimate(0.1, None), 50) is None
+    assert items_needed(Estimate(None, None), 50) is None

@@ -12,6 +12,7 @@ block of resampled rows, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -23,23 +24,32 @@ import numpy.typing as npt
 
 __all__ = [
     "METRICS",
+    "ROW_STATS",
     "Agreement",
     "Estimate",
+    "RowStat",
+    "Rows",
     "agreement",
+    "bootstrap_estimates",
     "exact_agreement",
+    "items_needed",
     "kendall",
     "mean_absolute_error",
     "pearson",
     "pearson_difference",
     "point_estimates",
     "quadratic_kappa",
+    "round_half_up",
     "spearman",
     "within_one",
 ]
 
 Scores: TypeAlias = Sequence[float] | npt.NDArray[Any]
-_Rows: TypeAlias = npt.NDArray[np.float64]
-_RowStat: TypeAlias = Callable[[_Rows, _Rows], _Rows]
+Rows: TypeAlias = npt.NDArray[np.float64]
+# A metric over a block of samples: two (rows, n) arrays in, (rows,) values out, NaN where undefined.
+RowStat: TypeAlias = Callable[[Rows, Rows], Rows]
+_Rows: TypeAlias = Rows
+_RowStat: TypeAlias = RowStat
 
 METRICS: tuple[str, ...] = ("pearson", "spearman", "kendall", "kappa", "exact", "within1", "mae")
 
@@ -88,7 +98,7 @@ def _constant(x: _Rows) -> npt.NDArray[np.bool_]:
     return constant
 
 
-def _round_half_up(x: _Rows) -> _Rows:
+def round_half_up(x: _Rows) -> _Rows:
     # np.round rounds half to even (2.5 -> 2); a judge's 2.5 means "between 2 and 3", resolved upward here.
     # x - floor(x) is exact for scores >= 0, unlike floor(x + 0.5), which misrounds 0.49999999999999994.
     floor = np.floor(x)
@@ -137,8 +147,8 @@ def _kendall_rows(a: _Rows, b: _Rows) -> _Rows:
 
 def _kappa_rows(a: _Rows, b: _Rows, *, low: int = 1, high: int = 5) -> _Rows:
     k = high - low + 1
-    ca = (np.clip(_round_half_up(a), low, high) - low).astype(np.intp)
-    cb = (np.clip(_round_half_up(b), low, high) - low).astype(np.intp)
+    ca = (np.clip(round_half_up(a), low, high) - low).astype(np.intp)
+    cb = (np.clip(round_half_up(b), low, high) - low).astype(np.intp)
     rows, n = a.shape
     # One k x k confusion matrix per row, counted in a single bincount over row-offset cell codes.
     codes = (np.arange(rows)[:, None] * k + ca) * k + cb
@@ -156,7 +166,7 @@ def _kappa_rows(a: _Rows, b: _Rows, *, low: int = 1, high: int = 5) -> _Rows:
 
 
 def _exact_rows(a: _Rows, b: _Rows) -> _Rows:
-    share: _Rows = (_round_half_up(a) == _round_half_up(b)).mean(axis=1)
+    share: _Rows = (round_half_up(a) == round_half_up(b)).mean(axis=1)
     return share
 
 
@@ -170,7 +180,7 @@ def _mae_rows(a: _Rows, b: _Rows) -> _Rows:
     return mae
 
 
-_ROW_STATS: dict[str, _RowStat] = {
+ROW_STATS: Mapping[str, RowStat] = {
     "pearson": _pearson_rows,
     "spearman": _spearman_rows,
     "kendall": _kendall_rows,
@@ -250,7 +260,7 @@ def mean_absolute_error(a: Scores, b: Scores) -> float | None:
 
 def point_estimates(a: Scores, b: Scores) -> dict[str, float | None]:
     """Every metric in `METRICS`, keyed by name, without confidence intervals."""
-    return {name: _point(stat, a, b) for name, stat in _ROW_STATS.items()}
+    return {name: _point(stat, a, b) for name, stat in ROW_STATS.items()}
 
 
 # --- paired bootstrap ---------------------------------------------------------------------------------------
@@ -276,27 +286,36 @@ def _percentile_ci(draws: _Rows) -> tuple[float, float] | None:
     return float(lo), float(hi)
 
 
-def agreement(a: Scores, b: Scores, *, n_resamples: int = 2000, seed: int = 0) -> Agreement:
-    """All metrics with percentile-bootstrap 95% CIs over resampled item pairs.
+def bootstrap_estimates(
+    stats: Mapping[str, RowStat], a: Scores, b: Scores, *, n_resamples: int = 2000, seed: int = 0
+) -> dict[str, Estimate]:
+    """Each of ``stats`` on the pairs ``(a, b)``, with a percentile-bootstrap 95% CI from the same resamples.
 
     A CI is ``None`` when the point estimate is undefined, when n < 2 (a single item has no spread to
     resample, and a zero-width interval would claim certainty), or when the metric is undefined on more than
     half of the resamples. Deterministic for a given ``seed``.
     """
     x, y = _as_pair(a, b)
-    points = point_estimates(x, y)
-    draws: dict[str, list[_Rows]] = {name: [] for name in METRICS}
+    points = {name: _point(stat, x, y) for name, stat in stats.items()}
+    draws: dict[str, list[_Rows]] = {name: [] for name in stats}
     if x.size >= 2:
         for idx in _resamples(x.size, n_resamples, seed):
             xs, ys = x[idx], y[idx]
-            for name, stat in _ROW_STATS.items():
+            for name, stat in stats.items():
                 draws[name].append(stat(xs, ys))
-    metrics: dict[str, Estimate] = {}
-    for name in METRICS:
+    estimates: dict[str, Estimate] = {}
+    for name in stats:
         value = points[name]
         ci = None if value is None or not draws[name] else _percentile_ci(np.concatenate(draws[name]))
-        metrics[name] = Estimate(value, ci)
-    return Agreement(n=int(x.size), metrics=MappingProxyType(metrics))
+        estimates[name] = Estimate(value, ci)
+    return estimates
+
+
+def agreement(a: Scores, b: Scores, *, n_resamples: int = 2000, seed: int = 0) -> Agreement:
+    """All of `METRICS` with percentile-bootstrap 95% CIs over resampled item pairs (see `bootstrap_estimates`)."""
+    estimates = bootstrap_estimates(ROW_STATS, a, b, n_resamples=n_resamples, seed=seed)
+    metrics = {name: estimates[name] for name in METRICS}
+    return Agreement(n=len(a), metrics=MappingProxyType(metrics))
 
 
 def pearson_difference(
@@ -315,3 +334,18 @@ def pearson_difference(
         return Estimate(None, None)
     diffs = [_pearson_rows(t[i], sa[i]) - _pearson_rows(t[i], sb[i]) for i in _resamples(t.size, n_resamples, seed)]
     return Estimate(ra - rb, _percentile_ci(np.concatenate(diffs)))
+
+
+def items_needed(difference: Estimate, n: int) -> int | None:
+    """About how many items would tell this difference from zero at 95%, from its bootstrap interval over ``n``.
+
+    A bootstrap interval narrows as 1/sqrt(n); at ``n * (half_width / |difference|)**2`` items its half-width
+    equals the observed difference, so the interval would just exclude zero if the difference stayed the same.
+    A rough guide to plan the next run, not a power analysis: the difference itself is uncertain. ``None`` when
+    the difference or its interval is undefined, or the difference is exactly zero.
+    """
+    if difference.value is None or difference.ci95 is None or difference.value == 0 or n < 1:
+        return None
+    low, high = difference.ci95
+    half_width = (high - low) / 2
+    return max(1, math.ceil(n * (half_width / abs(difference.value)) ** 2))

@@ -1,0 +1,143 @@
+"""How well a judge agrees with human labels: the question "can I trust this judge?" answered against people.
+
+A label is either a score on the judge's 1-5 scale or true/false (is the answer correct?). Scale labels are
+compared as one more judge would be: quadratic-weighted kappa, Pearson and Spearman. True/false labels are
+compared two ways: how well the judge's score ranks the correct answers above the wrong ones (ROC AUC, which
+needs no threshold), and how often "score >= threshold" agrees with the label (Cohen's kappa and accuracy). Every
+value has a paired-bootstrap 95% interval from `judgeflow.core.metrics`; an undefined one is ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+import numpy as np
+
+from judgeflow.core.metrics import ROW_STATS, Estimate, Rows, RowStat, Scores, bootstrap_estimates
+
+__all__ = [
+    "BINARY_METRICS",
+    "DEFAULT_THRESHOLD",
+    "SCALE_METRICS",
+    "LabelAgreement",
+    "LabelKind",
+    "auc",
+    "binary_kappa",
+    "label_agreement",
+]
+
+LabelKind: TypeAlias = Literal["scale", "binary"]
+
+SCALE_METRICS: tuple[str, ...] = ("kappa", "pearson", "spearman")
+BINARY_METRICS: tuple[str, ...] = ("auc", "kappa", "accuracy")
+# The rubric's 4 and 5 mean "relevant and correct"; 1-3 mean irrelevant or with mistakes.
+DEFAULT_THRESHOLD = 4.0
+
+
+def _auc_rows(truth: Rows, scores: Rows) -> Rows:
+    """ROC AUC per row: P(score of a true item > score of a false one), ties counting one half.
+
+    Counted through a histogram of the distinct scores per row (one bincount over row-offset codes), so a
+    block of bootstrap rows costs O(cells), not a sort per row.
+    """
+    rows, n = scores.shape
+    values, index = np.unique(scores, return_inverse=True)
+    k = values.size
+    positive = truth.astype(bool)
+    codes = (np.arange(rows)[:, None] * 2 + positive) * k + index.reshape(rows, n)
+    hist = np.bincount(codes.ravel(), minlength=rows * 2 * k).reshape(rows, 2, k).astype(np.float64)
+    neg, pos = hist[:, 0, :], hist[:, 1, :]
+    neg_below = np.cumsum(neg, axis=1) - neg
+    wins = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
+    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    out = np.full(rows, np.nan)
+    ok = pairs > 0
+    out[ok] = wins[ok] / pairs[ok]
+    return out
+
+
+def _binary_kappa_rows(truth: Rows, predicted: Rows) -> Rows:
+    """Cohen's kappa of two yes/no raters: 2(ad - bc) / ((a+b)(b+d) + (a+c)(c+d)), in integers."""
+    t, p = truth.astype(bool), predicted.astype(bool)
+    a = (t & p).sum(axis=1).astype(np.int64)
+    b = (t & ~p).sum(axis=1).astype(np.int64)
+    c = (~t & p).sum(axis=1).astype(np.int64)
+    d = (~t & ~p).sum(axis=1).astype(np.int64)
+    denominator = (a + b) * (b + d) + (a + c) * (c + d)
+    out = np.full(truth.shape[0], np.nan)
+    ok = denominator > 0
+    out[ok] = 2.0 * (a * d - b * c)[ok] / denominator[ok]
+    return out
+
+
+def _accuracy_rows(truth: Rows, predicted: Rows) -> Rows:
+    share: Rows = (truth.astype(bool) == predicted.astype(bool)).mean(axis=1)
+    return share
+
+
+def _thresholded(stat: RowStat, threshold: float) -> RowStat:
+    def apply(truth: Rows, scores: Rows) -> Rows:
+        return stat(truth, (scores >= threshold).astype(np.float64))
+
+    return apply
+
+
+def auc(labels: Scores, scores: Scores) -> float | None:
+    """ROC AUC of ``scores`` for the true ``labels`` (0/1); ``None`` unless both classes are present."""
+    truth, values = np.asarray(labels, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    if truth.size == 0:
+        return None
+    value = float(_auc_rows(truth[None, :], values[None, :])[0])
+    return None if np.isnan(value) else value
+
+
+def binary_kappa(labels: Scores, predicted: Scores) -> float | None:
+    """Cohen's kappa of two yes/no vectors; ``None`` when no disagreement is expected by chance."""
+    truth, guess = np.asarray(labels, dtype=np.float64), np.asarray(predicted, dtype=np.float64)
+    if truth.size == 0:
+        return None
+    value = float(_binary_kappa_rows(truth[None, :], guess[None, :])[0])
+    return None if np.isnan(value) else value
+
+
+@dataclass(frozen=True, slots=True)
+class LabelAgreement:
+    """One judge against the human labels over the ``n`` labelled items it scored."""
+
+    kind: LabelKind
+    n: int
+    metrics: Mapping[str, Estimate]
+    threshold: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"kind": self.kind, "n": self.n}
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        out.update({name: estimate.as_dict() for name, estimate in self.metrics.items()})
+        return out
+
+
+def label_agreement(
+    labels: Scores,
+    scores: Scores,
+    *,
+    kind: LabelKind,
+    threshold: float = DEFAULT_THRESHOLD,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> LabelAgreement:
+    """The agreement of a judge's ``scores`` with human ``labels`` (1-5 scores, or 0/1 for true/false)."""
+    stats: dict[str, RowStat]
+    if kind == "scale":
+        stats = {name: ROW_STATS[name] for name in SCALE_METRICS}
+    else:
+        stats = {
+            "auc": _auc_rows,
+            "kappa": _thresholded(_binary_kappa_rows, threshold),
+            "accuracy": _thresholded(_accuracy_rows, threshold),
+        }
+    estimates = bootstrap_estimates(stats, labels, scores, n_resamples=n_resamples, seed=seed)
+    n = int(np.asarray(labels).size)
+    return LabelAgreement(kind, n, estimates, threshold if kind == "binary" else None)
