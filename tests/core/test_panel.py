@@ -46,7 +46,8 @@ def test_a_tie_is_not_broken_by_member_order() -> None:
     forward = panel_votes(np.array([[2.0, 4.0]]))
     backward = panel_votes(np.array([[4.0, 2.0]]))
     assert forward.tied.tolist() == backward.tied.tolist() == [True]
-    assert math.isnan(forward.majority[0]) and math.isnan(backward.majority[0])
+    assert math.isnan(forward.majority[0])
+    assert math.isnan(backward.majority[0])
 
 
 def test_agreement_matrix_counts_items_both_scored() -> None:
