@@ -51,3 +51,37 @@ def test_bad_input_names_file_and_line(tmp_path: Path, content: bytes, message: 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"nope\.jsonl: cannot open"):
         list(iter_items(tmp_path / "nope.jsonl"))
+
+
+def test_labels_are_true_false_or_one_to_five(tmp_path: Path) -> None:
+    from judgeflow.inputs.items import check_items, iter_items
+
+    path = tmp_path / "items.jsonl"
+    rows = [
+        {"id": "a", "question": "q", "reference": "r", "answer": "x", "label": 4},
+        {"id": "b", "question": "q", "reference": "r", "answer": "x"},
+        {"id": "c", "question": "q", "reference": "r", "answer": "x", "label": 1.5},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    assert check_items(path) == 3
+    assert [answer.label for answer in iter_items(path)] == [4.0, None, 1.5]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([True, 3], "items.jsonl:2: a 1-5 label, but line 1 has a true/false one"),
+        ([2, False], "items.jsonl:2: a true/false label, but line 1 has a 1-5 one"),
+        ([6], "items.jsonl:1: field 'label' must be true, false or a score from 1 to 5, got 6"),
+        (["yes"], "items.jsonl:1: field 'label' must be true, false or a score from 1 to 5, got 'yes'"),
+    ],
+)
+def test_bad_or_mixed_labels_name_the_line(tmp_path: Path, labels: list[object], message: str) -> None:
+    from judgeflow.inputs.items import InputError, check_items
+
+    path = tmp_path / "items.jsonl"
+    rows = [{"id": str(i), "question": "q", "reference": "r", "answer": "x", "label": v} for i, v in enumerate(labels)]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        check_items(path)
+    assert message in str(caught.value)

@@ -17,6 +17,7 @@ provider failure becomes a `Failed` verdict on that item with the error in one l
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -40,8 +41,8 @@ def judge_input(answer: Answer) -> JudgeInput:
     return JudgeInput(question=answer.question.question, reference=answer.question.reference, answer=answer.text)
 
 
-def _judgement(answer: Answer, judge: str, reply: JudgeReply) -> Judgement:
-    return Judgement(answer, judge, reply.model, reply.verdict, reply.text, reply.usage)
+def _judgement(answer: Answer, judge: str, reply: JudgeReply, at: float) -> Judgement:
+    return Judgement(answer, judge, reply.model, reply.verdict, reply.text, reply.usage, at=at)
 
 
 class Judge:
@@ -99,8 +100,8 @@ class Judge:
                     lambda: model.judge(judge_input(answer)), publish=self.publish, actor=self.name, model=model.name
                 )
             except Exception as error:
-                return Judgement(answer, self.name, model.name, Failed(describe_error(error)), raw="")
-            return _judgement(answer, self.name, reply)
+                return Judgement(answer, self.name, model.name, Failed(describe_error(error)), raw="", at=time.time())
+            return _judgement(answer, self.name, reply, time.time())
 
         await run_pool(
             name=self.name,
@@ -120,9 +121,11 @@ class Judge:
         except Exception as error:
             timer.failed()
             failed = Failed(describe_error(error))
-            return [Judgement(answer, self.name, model.name, failed, raw="") for answer in answers]
+            now = time.time()
+            return [Judgement(answer, self.name, model.name, failed, raw="", at=now) for answer in answers]
         timer.done()
-        return [_judgement(answer, self.name, reply) for answer, reply in zip(answers, replies, strict=True)]
+        now = time.time()
+        return [_judgement(answer, self.name, reply, now) for answer, reply in zip(answers, replies, strict=True)]
 
     async def _judge_batches(
         self,
@@ -213,7 +216,8 @@ class Judge:
             self.publish(TrainingStatus(self.name, "missing", "no trained student: judging skipped"))
             reason = "no trained student (training produced no model)"
             async for answer in answers:
-                await outbox.send(Judgement(answer, self.name, "none", Failed(reason, kind="no_model"), raw=""))
+                failed = Failed(reason, kind="no_model")
+                await outbox.send(Judgement(answer, self.name, "none", failed, raw="", at=time.time()))
 
 
 class TeacherJudge(Judge):

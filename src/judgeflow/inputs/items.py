@@ -1,7 +1,9 @@
 """Reading items to judge from JSONL, one validated line at a time, with errors that name file and line.
 
-A line is ``{"id", "question", "reference", "answer"}`` (``id`` may be a string or an integer; other keys are
-ignored). Blank lines are skipped. Anything else stops the run with an `InputError` such as
+A line is ``{"id", "question", "reference", "answer"}`` (``id`` may be a string or an integer), optionally with a
+human ``label``: a score from 1 to 5, or true/false, the same kind on every line of a file. Other keys are ignored
+here (the report groups agreement by ``split``, ``category``, ``doc_id`` and ``model`` when items have them).
+Blank lines are skipped. Anything else stops the run with an `InputError` such as
 ``items.jsonl:12: missing field 'answer'``: a judging run over a bad file should fail at once and say where,
 not spend money on half of it.
 """
@@ -25,7 +27,9 @@ __all__ = [
     "iter_json_objects",
     "iter_numbered_items",
     "iter_text_lines",
+    "label_kind",
     "parse_item",
+    "parse_label",
 ]
 
 REQUIRED = ("id", "question", "reference", "answer")
@@ -67,7 +71,24 @@ def parse_item(text: str, *, path: Path | str, line: int) -> Answer:
         if not isinstance(data[key], str):
             raise InputError(path, line, f"field {key!r} must be a string, got {type(data[key]).__name__}")
     question = Question(id=str(item_id), question=data["question"], reference=data["reference"], split="test")
-    return Answer(question=question, text=data["answer"], model=str(data.get("model", "")))
+    label = parse_label(data.get("label"), path=path, line=line)
+    return Answer(question=question, text=data["answer"], model=str(data.get("model", "")), label=label)
+
+
+def parse_label(value: object, *, path: Path | str, line: int) -> bool | float | None:
+    """A human label: true/false, or a number from 1 to 5; ``None`` (or no key) means unlabelled."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and 1 <= value <= 5:
+        return float(value)
+    raise InputError(path, line, f"field 'label' must be true, false or a score from 1 to 5, got {value!r}")
+
+
+def label_kind(label: bool | float | None) -> str | None:
+    """``"binary"`` for true/false, ``"scale"`` for 1-5, ``None`` for no label."""
+    if label is None:
+        return None
+    return "binary" if isinstance(label, bool) else "scale"
 
 
 def iter_items(path: Path) -> Iterator[Answer]:
@@ -118,9 +139,21 @@ def check_items(path: Path) -> int:
     """
     hashes = array("q")
     bad_line: InputError | None = None
+    first_kind: tuple[str, int] | None = None
     try:
-        for _, answer in iter_numbered_items(path):
+        for line, answer in iter_numbered_items(path):
             hashes.append(hash(answer.id))
+            kind = label_kind(answer.label)
+            if kind is not None:
+                if first_kind is None:
+                    first_kind = (kind, line)
+                elif kind != first_kind[0]:
+                    raise InputError(
+                        path,
+                        line,
+                        f"a {_KIND_WORDS[kind]} label, but line {first_kind[1]} has a "
+                        f"{_KIND_WORDS[first_kind[0]]} one: use one kind of label in a file",
+                    )
     except InputError as error:
         bad_line = error
     suspects = _repeated(hashes)
@@ -134,6 +167,9 @@ def check_items(path: Path) -> int:
     if bad_line is not None:
         raise bad_line
     return len(hashes)
+
+
+_KIND_WORDS = {"binary": "true/false", "scale": "1-5"}
 
 
 def _repeated(hashes: array[int]) -> set[int]:

@@ -132,6 +132,7 @@ class Answer:
     model: str
     passages: tuple[Passage, ...] = ()
     usage: Usage | None = None
+    label: bool | float | None = None  # a person's verdict on this answer (true/false or 1-5), if the item has one
 
     @property
     def id(self) -> str:
@@ -157,6 +158,7 @@ class Judgement:
     verdict: Verdict
     raw: str
     usage: Usage | None = None
+    at: float | None = None  # wall-clock time (Unix seconds) the verdict was made, for throughput over time
 
     @property
     def id(self) -> str:

@@ -64,6 +64,8 @@ def judgement_record(judgement: Judgement, *, with_split: bool = True) -> dict[s
         record["error"] = verdict.error
     if judgement.usage is not None:
         record["usage"] = usage_record(judgement.usage)
+    if judgement.at is not None:
+        record["at"] = round(judgement.at, 3)
     return record
 
 
@@ -82,4 +84,6 @@ def judgement_from_record(record: dict[str, Any]) -> Judgement:
     else:
         verdict = Failed(str(record.get("error", "")))
     answer = Answer(Question(str(record["id"]), "", "", "test"), "", "")
-    return Judgement(answer, str(record["judge"]), str(record.get("model", "")), verdict, raw)
+    at = record.get("at")
+    when = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+    return Judgement(answer, str(record["judge"]), str(record.get("model", "")), verdict, raw, at=when)
