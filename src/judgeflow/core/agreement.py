@@ -50,6 +50,7 @@ class ScoreResult:
     agreements: dict[str, Agreement]
     difference: Estimate | None
     difference_pair: tuple[str, str] | None
+    difference_n: int = 0  # items all three judges scored, which the difference is computed over
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,9 +134,11 @@ class Agreements:
                 seed=self.seed,
             )
         difference = None
+        difference_n = 0
         if self.difference is not None:
             first, second = (1 + self.students.index(judge) for judge in self.difference)
             rows = sorted(zip(*self._complete, strict=True))
+            difference_n = len(rows)
             columns = [[row[index] for row in rows] for index in (0, first, second)]
             difference = pearson_difference(*columns, n_resamples=self.n_resamples, seed=self.seed)
-        return ScoreResult(self.reference, self.tallies, agreements, difference, self.difference)
+        return ScoreResult(self.reference, self.tallies, agreements, difference, self.difference, difference_n)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from judgeflow.core.agreement import ScoreResult
+from judgeflow.core.metrics import items_needed
 
 __all__ = ["agreement_entries", "build_report", "read_report"]
 
@@ -45,7 +46,12 @@ def build_report(
     }
     if result.difference is not None and result.difference_pair is not None:
         first, second = result.difference_pair
-        report["pearson_difference"] = {"judges": [first, second], **result.difference.as_dict()}
+        report["pearson_difference"] = {
+            "judges": [first, second],
+            **result.difference.as_dict(),
+            "n": result.difference_n,
+            "items_needed": items_needed(result.difference, result.difference_n),
+        }
     return report
 
 

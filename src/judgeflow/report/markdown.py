@@ -13,7 +13,7 @@ from judgeflow.core.agreement import ScoreResult
 from judgeflow.core.metrics import METRICS
 from judgeflow.report.build import agreement_entries
 
-__all__ = ["render_agreement", "render_markdown"]
+__all__ = ["render_agreement", "render_labels", "render_markdown", "render_panel"]
 
 _LABELS = {
     "pearson": "Pearson r",
@@ -48,9 +48,75 @@ def _agreement_table(agreement: Mapping[str, Any]) -> list[str]:
             f"{_fmt(agreement[judge][metric]['value'])} {_fmt_ci(agreement[judge][metric]['ci95'])}" for judge in judges
         ]
         lines.append(f"| {_LABELS[metric]} | " + " | ".join(cells) + " |")
-    for key in ("n", "unparsed", "failed"):
-        lines.append(f"| {key} | " + " | ".join(_fmt(agreement[judge][key]) for judge in judges) + " |")
+    for key in ("n", "unparsed", "failed", "unscored"):
+        if any(key in agreement[judge] for judge in judges):
+            lines.append(f"| {key} | " + " | ".join(_fmt(agreement[judge].get(key)) for judge in judges) + " |")
     return lines
+
+
+def _needed(difference: Mapping[str, Any]) -> str:
+    needed, n = difference.get("items_needed"), difference.get("n") or 0
+    if needed is None:
+        return "Items needed to tell them apart: n/a."
+    if needed <= n:
+        return f"Told apart at 95% with these {n} items (about {needed} would do)."
+    return f"To tell them apart at 95%, about {needed} held-out items would be needed (this run has {n})."
+
+
+_LABEL_METRICS = {
+    "binary": (
+        ("auc", "ROC AUC"),
+        ("kappa", "Cohen's kappa at the threshold"),
+        ("accuracy", "Accuracy at the threshold"),
+    ),
+    "scale": (("kappa", "Cohen's kappa (quadratic)"), ("pearson", "Pearson r"), ("spearman", "Spearman rho")),
+}
+
+
+def render_labels(labels: Mapping[str, Any]) -> str:
+    """Every judge against the human labels, as a Markdown table."""
+    judges = list(labels["judges"])
+    if labels["kind"] == "binary":
+        what = f"true/false labels; a score of {labels['threshold']:g} or more counts as true"
+    else:
+        what = "1-5 labels"
+    lines = [
+        f"Agreement with human labels ({labels['labelled']} labelled items, {what}; 95% bootstrap CIs):",
+        "",
+        "| metric | " + " | ".join(judges) + " |",
+        "|---|" + "---|" * len(judges),
+    ]
+    for key, name in _LABEL_METRICS[labels["kind"]]:
+        cells = [
+            f"{_fmt(labels['judges'][j][key]['value'])} {_fmt_ci(labels['judges'][j][key]['ci95'])}" for j in judges
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("| n | " + " | ".join(str(labels["judges"][j]["n"]) for j in judges) + " |")
+    lines.append("| labelled, not scored | " + " | ".join(str(labels["judges"][j]["unscored"]) for j in judges) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def render_panel(panel: Mapping[str, Any]) -> str:
+    """The panel's counts, its derived judges and how alike its members' errors are, as Markdown."""
+    counts = panel["counts"]
+    against = "the human labels" if panel["compared_with"] == "labels" else panel["compared_with"]
+    lines = [
+        f"Panel of {', '.join(panel['members'])} (compared with {against}): of {counts['items']} items, every "
+        f"member scored {counts['complete']}, some {counts['partial']}, none {counts['none']}; the majority "
+        f"decided {counts['majority_decided']} and tied on {counts['majority_tied']} (ties are not broken).",
+    ]
+    for member, tally in panel["per_member"].items():
+        lines.append(f"- {member}: {tally['ok']} scored, {tally['unparsed']} unparsed, {tally['failed']} failed")
+    if panel.get("agreement"):
+        lines += ["", f"Derived judges against {against}:", "", *_agreement_table(panel["agreement"])]
+    errors = panel["error_correlation"]
+    worth = errors.get("effective_judges")
+    lines += [
+        "",
+        f"Mean correlation of the members' errors: {_fmt(errors['mean'])}"
+        + (f" (the panel is worth about {worth:.1f} independent judges)." if worth else "."),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def render_agreement(result: ScoreResult) -> str:
@@ -61,29 +127,39 @@ def render_agreement(result: ScoreResult) -> str:
 
 def render_markdown(report: Mapping[str, Any]) -> str:
     """A human-readable summary of ``report`` (the same numbers, nothing more)."""
-    lines = [
-        "# judgeflow report",
-        "",
-        f"Train items: {report['n_train']}, held-out items: {report['n_test']}. "
-        f"Each student is compared with the {report['reference_judge']} on the held-out items "
-        "(95% bootstrap confidence intervals in brackets).",
-        "",
-        *_agreement_table(report["agreement"]),
-    ]
+    if report.get("kind") == "judge":
+        intro = (
+            f"Items: {report['items']}, judges: {', '.join(report['judges'])}. Each judge is compared with "
+            f"{report['reference_judge']} on the items both scored (95% bootstrap confidence intervals in brackets)."
+        )
+    else:
+        intro = (
+            f"Train items: {report['n_train']}, held-out items: {report['n_test']}. "
+            f"Each student is compared with the {report['reference_judge']} on the held-out items "
+            "(95% bootstrap confidence intervals in brackets)."
+        )
+    lines = ["# judgeflow report", "", intro, ""]
+    lines += _agreement_table(report["agreement"]) if report["agreement"] else ["Only one judge: nothing to compare."]
     difference = report.get("pearson_difference")
     if difference:
         first, second = difference["judges"]
         lines += [
             "",
             f"Pearson r of {first} minus that of {second}: {_fmt(difference['value'])} "
-            f"{_fmt_ci(difference['ci95'])} (paired bootstrap over the items all three judges scored).",
+            f"{_fmt_ci(difference['ci95'])} (paired bootstrap over the items all three judges scored). "
+            + _needed(difference),
         ]
-    ref = report["reference_verdicts"]
-    lines += [
-        "",
-        f"{report['reference_judge']} verdicts on held-out items: {ref['judged']} judged, {ref['scored']} scored, "
-        f"{ref['unparsed']} unparsed, {ref['failed']} failed.",
-    ]
+    ref = report.get("reference_verdicts")
+    if ref:
+        lines += [
+            "",
+            f"{report['reference_judge']} verdicts on held-out items: {ref['judged']} judged, {ref['scored']} "
+            f"scored, {ref['unparsed']} unparsed, {ref['failed']} failed.",
+        ]
+    if report.get("labels"):
+        lines += ["", render_labels(report["labels"]).rstrip("\n")]
+    if report.get("panel"):
+        lines += ["", render_panel(report["panel"]).rstrip("\n")]
     training = report.get("training", {})
     if training.get("error"):
         lines += ["", f"Training failed: {training['error']}. The trained student's items are counted as failed."]

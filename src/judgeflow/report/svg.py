@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
-__all__ = ["PALETTE", "bars", "calibration", "heatmap", "lines", "nice_ticks", "scatter"]
+__all__ = ["PALETTE", "bars", "calibration", "heatmap", "lines", "nice_ticks", "scatter", "scatter_pixels"]
 
 WIDTH, HEIGHT = 360, 300
 _LEFT, _RIGHT, _TOP, _BOTTOM = 46, 12, 28, 40
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-STATUS_COLOURS = {"ok": "#2ca02c", "unparsed": "#ff7f0e", "failed": "#d62728"}
+STATUS_COLOURS = {"ok": "#2ca02c", "unparsed": "#ff7f0e", "failed": "#d62728", "missing": "#999999"}
 
 
 def _num(value: float) -> str:
@@ -271,3 +271,9 @@ def bars(rows: Mapping[str, Mapping[str, int]], *, title: str, order: Sequence[s
         )
         x += 90
     return _svg(title, "".join(parts), kind="bars", width=width, height=height)
+
+
+def scatter_pixels(x: Sequence[float], y: Sequence[float], *, lo: float, hi: float) -> tuple[list[float], list[float]]:
+    """Where `scatter` draws each point, in the chart's own units (for hover in the page)."""
+    frame = _Frame(lo, hi, lo, hi)
+    return [round(frame.x(a), 1) for a in x], [round(frame.y(b), 1) for b in y]
