@@ -31,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from judgeflow.cli.distill import distill_command
 
             return distill_command(args)
+        if args.command == "report":
+            from judgeflow.cli.report import report_command
+
+            return report_command(args)
         from judgeflow.cli.judge import judge_command
 
         return judge_command(args)

@@ -29,6 +29,7 @@ def judge_command(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             max_cost_usd=args.max_cost,
             seed=args.seed,
+            label_threshold=args.label_threshold,
         )
     except user_errors() as error:
         return fail(error)
@@ -62,6 +63,15 @@ def judge_command(args: argparse.Namespace) -> int:
         from judgeflow.report.markdown import render_agreement
 
         print(render_agreement(summary.scorer.result))
+    if summary.report is not None:
+        from judgeflow.report.markdown import render_labels, render_panel
+
+        data = summary.report.report
+        if data.get("labels"):
+            print(render_labels(data["labels"]))
+        if data.get("panel"):
+            print(render_panel(data["panel"]))
+        print(f"Report: {summary.report.html} (and {summary.report.json.name}, {summary.report.markdown.name})")
     if summary.cost_usd > 0:
         print(f"Cost: {summary.cost_usd:.4f} USD (every distinct paid call counted once, earlier runs included)")
     return 0

@@ -19,6 +19,7 @@ def parser() -> argparse.ArgumentParser:
     _judge(commands)
     _watch(commands)
     _distill(commands)
+    _report(commands)
     return top
 
 
@@ -76,6 +77,13 @@ def _judge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--max-cost", type=float, metavar="USD", help="stop starting paid calls before spending would pass this"
     )
     judge.add_argument("--seed", type=int, default=0, help="seed for the bootstrap confidence intervals")
+    judge.add_argument(
+        "--label-threshold",
+        type=float,
+        default=4.0,
+        metavar="SCORE",
+        help="with true/false labels: a score at or above this counts as true (default 4)",
+    )
     judge.add_argument("--no-tui", action="store_true", help="plain progress lines instead of the dashboard")
     judge.add_argument(
         "--resume",
@@ -116,3 +124,24 @@ def _distill(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     distill.add_argument("--teacher", help="the judge whose judgements to learn (default: teacher, or the only one)")
     distill.add_argument("--answers", type=Path, help="texts to join judgement lines with (default: answers.jsonl)")
+
+
+def _report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="(re)build report.html from a run folder or a judge run's verdicts file",
+        description="Build the report of a finished run: DIR/report.html for a run folder; OUT.report.html, "
+        ".json and .md beside a verdicts file OUT.jsonl (texts and human labels come from the items file its "
+        "store names, or --items). One self-contained HTML file: it opens offline, with no server.",
+    )
+    report.add_argument("path", type=Path, metavar="DIR|OUT.jsonl")
+    report.add_argument("--items", type=Path, metavar="ITEMS.jsonl", help="the items a verdicts file judged")
+    report.add_argument(
+        "--judge",
+        action="append",
+        dest="judges",
+        metavar="NAME",
+        help="judge order for a verdicts file, the reference first (default: the order the run was given)",
+    )
+    report.add_argument("--label-threshold", type=float, default=4.0, metavar="SCORE", help="as for judge (default 4)")
+    report.add_argument("--seed", type=int, default=0, help="seed for the bootstrap confidence intervals")

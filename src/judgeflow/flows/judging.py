@@ -19,7 +19,9 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -34,6 +36,8 @@ from judgeflow.protocol.channels import Channel, Sender
 from judgeflow.protocol.events import ActorFinished, ActorStarted, Event, RunFinished, RunStarted
 from judgeflow.protocol.messages import Answer, Judgement, ScoreUpdate
 from judgeflow.protocol.models import JudgeModel
+from judgeflow.report.build import agreement_entries
+from judgeflow.report.pages import JudgeReport, write_judge_report
 from judgeflow.runs.context import open_run
 from judgeflow.runs.folder import JsonlSink
 from judgeflow.runs.records import judgement_from_record, judgement_record
@@ -50,6 +54,8 @@ class JudgeSummary:
     lines_written: int
     scorer: Scorer | None
     cost_usd: float = 0.0
+    labelled: int = 0  # items with a human label
+    report: JudgeReport | None = None  # OUT.report.{html,json,md}: with two or more judges, or human labels
 
 
 @dataclass(slots=True)
@@ -135,7 +141,11 @@ async def open_judging(
                     store=context.store,
                     resume=resume,
                 )
-                run.summary = dataclasses.replace(summary, cost_usd=await context.store.total_cost())
+                costs = await context.costs()
+                report = await anyio.to_thread.run_sync(
+                    partial(_write_reports, config, summary, costs), abandon_on_cancel=True
+                )
+                run.summary = dataclasses.replace(summary, cost_usd=costs["total_usd"], report=report)
             finally:
                 bus.close()
                 run._done.set()
@@ -149,13 +159,14 @@ async def open_judging(
 
 async def _read(
     path: Path, outboxes: Sequence[Sender[Answer]], *, publish: Publish, done: Sequence[set[str]] | None = None
-) -> int:
-    """Send every item of ``path`` to every judge's inbox, as the actor ``items``; returns how many were read.
+) -> tuple[int, int]:
+    """Send every item of ``path`` to every judge's inbox, as the actor ``items``; returns how many were read,
+    and how many of them carry a human label.
 
     The reader fans out itself: a `Router` between it and the inboxes would be one more channel hop per item,
     which costs CPU and buys nothing here. ``done`` (per outbox) holds the ids already judged by a resumed run.
     """
-    items = sent = 0
+    items = sent = labelled = 0
     with ExitStack() as stack:
         for outbox in outboxes:
             stack.enter_context(outbox)
@@ -163,6 +174,7 @@ async def _read(
         try:
             for answer in iter_items(path):
                 items += 1
+                labelled += answer.label is not None
                 for index, outbox in enumerate(outboxes):
                     if done is not None and answer.id in done[index]:
                         continue
@@ -170,7 +182,7 @@ async def _read(
                     sent += 1
         finally:
             publish(ActorFinished("items", items, sent, 0))
-    return items
+    return items, labelled
 
 
 async def judge_file(
@@ -299,8 +311,8 @@ async def _judge_all(
             async with earlier:
                 if done is not None and store is not None:
                     await _replay(store, names, sink, earlier if scorer is not None else None)
-            read = await _read(items, [inbox.sender for inbox in inboxes], publish=publish, done=done)
-        return JudgeSummary(items=read, lines_written=sink.lines, scorer=scorer)
+            read, labelled = await _read(items, [inbox.sender for inbox in inboxes], publish=publish, done=done)
+        return JudgeSummary(items=read, lines_written=sink.lines, scorer=scorer, labelled=labelled)
 
 
 async def _replay(store: RunStore, names: Sequence[str], sink: JsonlSink, scorer: Sender[Judgement] | None) -> None:
@@ -311,6 +323,23 @@ async def _replay(store: RunStore, names: Sequence[str], sink: JsonlSink, scorer
         sink.write({key: value for key, value in record.items() if key != "split"})
         if scorer is not None:
             await scorer.send(judgement_from_record(record))
+
+
+def _write_reports(config: JudgingConfig, summary: JudgeSummary, costs: dict[str, Any]) -> JudgeReport | None:
+    """The run's report files, when there is something to compare: two or more judges, or human labels."""
+    if len(config.judges) < 2 and not summary.labelled:
+        return None
+    result = summary.scorer.result if summary.scorer is not None else None
+    return write_judge_report(
+        config.out,
+        items=config.items,
+        judges=config.judges,
+        agreement_entries=agreement_entries(result) if result is not None else None,
+        costs=costs,
+        threshold=config.label_threshold,
+        n_resamples=config.n_resamples,
+        seed=config.seed,
+    )
 
 
 def _reason(error: BaseException) -> str:

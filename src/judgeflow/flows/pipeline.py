@@ -63,6 +63,7 @@ from judgeflow.protocol.messages import (
 )
 from judgeflow.report.build import build_report
 from judgeflow.report.markdown import render_markdown
+from judgeflow.report.pages import write_run_html
 from judgeflow.runs.context import RunContext, open_run
 from judgeflow.runs.folder import JsonlSink, new_run_dir
 from judgeflow.runs.logs import EventLogger, close_logging, configure_logging
@@ -433,3 +434,4 @@ def _model_names(components: Components) -> dict[str, str]:
 def _write_report(out_dir: Path, report: dict[str, Any]) -> None:
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
+    write_run_html(out_dir, report, seed=int(report.get("run", {}).get("config", {}).get("seed", 0)))

@@ -244,6 +244,7 @@ class JudgingConfig:
     seed: int = 0
     n_resamples: int = 2000
     batch_size: int = 256
+    label_threshold: float = 4.0  # with true/false labels: a score at or above it says "true"
 
     def __post_init__(self) -> None:
         if not self.judges:
