@@ -64,5 +64,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"judgeflow: quit before the run finished; what was done is in {folders[0]}")
         return 130
     print(render_markdown(report))
-    print(f"Run folder: {report['run']['out_dir']} (report.html, report.json, report.md, judgements.jsonl, train.jsonl)")
+    print(
+        f"Run folder: {report['run']['out_dir']} (report.html, report.json, report.md, judgements.jsonl, train.jsonl)"
+    )
     return 0

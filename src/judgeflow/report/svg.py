@@ -226,7 +226,9 @@ def lines(
         colour = PALETTE[k % len(PALETTE)]
         if px:
             path = "L".join(f"{_num(frame.x(a))},{_num(frame.y(b))}" for a, b in zip(px, py, strict=True))
-            parts.append(f'<path class="series" stroke="{colour}" d="M{path}"><title>{escape(name)}</title></path>')
+            parts.append(
+                f'<path class="series" style="stroke:{colour}" d="M{path}"><title>{escape(name)}</title></path>'
+            )
         if len(series) > 1:
             ly = _TOP + 4 + 13 * k
             parts.append(
