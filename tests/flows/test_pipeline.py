@@ -69,6 +69,13 @@ async def test_offline_pipeline_runs_end_to_end(tmp_path: Path) -> None:
         low, high = entry["pearson"]["ci95"]
         assert low <= entry["pearson"]["value"] <= high
     assert "Pearson r" in (tmp_path / "report.md").read_text(encoding="utf-8")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    for judge in ("student_trained", "student_base"):
+        assert f"{judge} against teacher ({len(test)} items both scored)" in page
+    difference = report["pearson_difference"]
+    assert difference["n"] == len(test)
+    assert difference["items_needed"] is None or difference["items_needed"] >= 1
+    assert "To tell them apart at 95%" in page or "Told apart at 95%" in page or "cannot be estimated" in page
 
 
 async def test_same_seed_same_report_numbers(tmp_path: Path) -> None:

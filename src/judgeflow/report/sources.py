@@ -175,9 +175,10 @@ def load_judge_run(verdicts: Path, *, items: Path | None = None, judges: Iterabl
 
 
 def _finish(builder: _Builder, kind: str, verdicts: Path, texts: Path | None) -> RunData:
-    if not builder.ids:
+    if not builder.ids and kind == "judge":
         raise InputError(verdicts, None, "no verdicts to report on")
-    judges = [judge for judge in builder.judges if builder.columns[judge]]
+    # Judges with no verdict at all are left out, unless none has one (a run with no held-out item yet).
+    judges = [judge for judge in builder.judges if builder.columns[judge]] or builder.judges
     builder.judges = judges
     scores, status, at = builder.arrays()
     return RunData(
