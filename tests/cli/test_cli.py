@@ -65,3 +65,33 @@ def test_unknown_judge_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     items.write_text('{"id": 1, "question": "q", "reference": "r", "answer": "a"}\n', encoding="utf-8")
     assert main(["judge", str(items), "--out", str(tmp_path / "o.jsonl"), "--judge", "nowhere:model"]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_judge_with_labels_prints_them_and_writes_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    items = tmp_path / "items.jsonl"
+    rows = [
+        ("Who founded Rome?", "Romulus", "Romulus", True),
+        ("Who founded Rome?", "Romulus", "Caesar", False),
+        ("When did the war end?", "1945", "It ended in 1945.", True),
+        ("When did the war end?", "1945", "1918", False),
+    ]
+    items.write_text(
+        "".join(
+            json.dumps({"id": str(k), "question": q, "reference": r, "answer": a, "label": lab}) + "\n"
+            for k, (q, r, a, lab) in enumerate(rows)
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "verdicts.jsonl"
+    judges = ["--judge", "local:teacher", "--judge", "local:student-prior"]
+    assert main(["judge", str(items), "--out", str(out), "--no-tui", *judges]) == 0
+    printed = capsys.readouterr().out
+    assert "Agreement with human labels (4 labelled items, true/false labels" in printed
+    assert "ROC AUC" in printed
+    report = json.loads((tmp_path / "verdicts.report.json").read_text(encoding="utf-8"))
+    assert report["labels"]["judges"]["local:teacher"]["n"] == 4
+    assert "panel" not in report or report["panel"] is None  # two judges are not a panel
+    assert (tmp_path / "verdicts.report.html").stat().st_size > 5_000
+    assert all("at" in json.loads(line) for line in out.read_text(encoding="utf-8").splitlines())

@@ -325,6 +325,9 @@ def test_items_needed_from_the_interval() -> None:
     # Already told apart: half-width 0.1 around 0.2 over 400 items; a quarter of them would do.
     assert items_needed(Estimate(0.2, (0.1, 0.3)), 400) == 100
     assert items_needed(Estimate(-0.2, (-0.3, -0.1)), 400) == 100
+    # An asymmetric interval that already excludes zero: only its side towards zero counts,
+    # 36 * ((0.219 - 0.084) / 0.219)^2 = 13.7 -> 14 items.
+    assert items_needed(Estimate(0.219, (0.084, 0.745)), 36) == 14
     assert items_needed(Estimate(0.0, (-0.1, 0.1)), 50) is None
     assert items_needed(Estimate(0.1, None), 50) is None
     assert items_needed(Estimate(None, None), 50) is None

@@ -339,13 +339,16 @@ def pearson_difference(
 def items_needed(difference: Estimate, n: int) -> int | None:
     """About how many items would tell this difference from zero at 95%, from its bootstrap interval over ``n``.
 
-    A bootstrap interval narrows as 1/sqrt(n); at ``n * (half_width / |difference|)**2`` items its half-width
-    equals the observed difference, so the interval would just exclude zero if the difference stayed the same.
-    A rough guide to plan the next run, not a power analysis: the difference itself is uncertain. ``None`` when
-    the difference or its interval is undefined, or the difference is exactly zero.
+    A bootstrap interval narrows as 1/sqrt(n). Its side that faces zero (``value - low`` for a positive difference,
+    ``high - value`` for a negative one; a bootstrap interval need not be symmetric) would shrink to the size of
+    the difference at ``n * (side / |value|)**2`` items: there the interval would just exclude zero, if the
+    difference stayed the same. Fewer than ``n`` means this run already tells them apart. A rough guide to plan
+    the next run, not a power analysis: the difference itself is uncertain. ``None`` when the difference or its
+    interval is undefined, or the difference is exactly zero.
     """
     if difference.value is None or difference.ci95 is None or difference.value == 0 or n < 1:
         return None
     low, high = difference.ci95
-    half_width = (high - low) / 2
-    return max(1, math.ceil(n * (half_width / abs(difference.value)) ** 2))
+    side = difference.value - low if difference.value > 0 else high - difference.value
+    # Rounded first so that float noise (0.1 - -0.05 = 0.15000000000000002) does not add an item.
+    return max(1, math.ceil(round(n * (side / abs(difference.value)) ** 2, 9)))
