@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import anyio
 from aiohttp import web
 
-__all__ = ["json_response", "loopback_url", "running_app"]
+__all__ = ["Listener", "json_response", "loopback_url", "running_app"]
 
 
 def json_response(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -32,6 +32,40 @@ def loopback_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+class Listener:
+    """The listening side of a running app, which a test can close (an outage) and open again on the same port."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
+        self.runner = runner
+        self.host = host
+        self.port = port
+        self._site: web.TCPSite | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._site is not None
+
+    async def reopen(self) -> None:
+        """Listen on ``host:port`` (the port chosen at the first start, when it was 0)."""
+        if self._site is None:
+            site = web.TCPSite(self.runner, self.host, self.port)
+            await site.start()
+            self._site = site
+            self.port = int(self.runner.addresses[-1][1])
+
+    async def close(self) -> None:
+        """Stop listening and drop every open connection: new ones are refused, requests in flight get no answer."""
+        site, self._site = self._site, None
+        if site is None:
+            return
+        await site.stop()
+        server = self.runner.server
+        for handler in list(server.connections if server is not None else ()):
+            transport = handler.transport
+            if transport is not None:
+                transport.abort()
+
+
 @contextlib.asynccontextmanager
 async def running_app(
     app: web.Application,
@@ -40,8 +74,9 @@ async def running_app(
     port: int,
     shutdown_timeout: float,
     closing: asyncio.Event | None = None,
-) -> AsyncIterator[int]:
-    """Serve ``app`` on ``host:port`` (0 picks a free port) in the running asyncio loop; yields the bound port.
+) -> AsyncIterator[Listener]:
+    """Serve ``app`` on ``host:port`` (0 picks a free port) in the running asyncio loop; yields its `Listener`
+    (``.port`` is the bound port).
 
     On exit ``closing`` is set first (handlers that wait on it answer at once rather than hold up the shutdown),
     then the listening socket closes and the runner is cleaned up in a shielded scope bounded to a few seconds.
@@ -49,9 +84,9 @@ async def running_app(
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        yield int(runner.addresses[0][1])
+        listener = Listener(runner, host, port)
+        await listener.reopen()
+        yield listener
     finally:
         if closing is not None:
             closing.set()

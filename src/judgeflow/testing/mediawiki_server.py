@@ -282,6 +282,6 @@ async def serve_mediawiki(
         pages, disambiguations=disambiguations, redirects=redirects, http_errors=http_errors, delay_s=delay_s
     )
     app = server.make_app()
-    async with running_app(app, host=host, port=port, shutdown_timeout=2.0, closing=server._closing) as bound:
-        server.host, server.port = host, bound
+    async with running_app(app, host=host, port=port, shutdown_timeout=2.0, closing=server._closing) as listener:
+        server.host, server.port = host, listener.port
         yield server

@@ -1,8 +1,10 @@
 """The fake OpenAI server itself: the route table, the per-request frame, and models.
 
 The per-request frame is where the cross-cutting behaviour lives, in one order for every endpoint: parse the
-JSON body, log the request, check the API key, sleep ``latency_s``, then (on ``fault_endpoints``) let
-`openai_faults` answer instead, and finally stamp an ``x-request-id``. The endpoints themselves live elsewhere:
+JSON body, log the request, check the API key, then the model (chat and embeddings: ``forbidden_models``,
+``known_models_only``), sleep ``latency_s``, then (on ``fault_endpoints``) let `openai_faults` answer instead,
+and finally stamp an ``x-request-id``. `OpenAIServer.go_down` and `come_back` play an outage: the port is
+closed (connections refused, those open dropped) and opened again. The endpoints themselves live elsewhere:
 chat and embeddings in `openai_chat` (the content from `openai_replies`), files in `openai_files`, fine-tuning
 jobs in `openai_finetuning`, batches in `openai_batches`.
 """
@@ -18,7 +20,7 @@ from typing import Any, TypeAlias
 
 from aiohttp import web
 
-from ._http import json_response, loopback_url, running_app
+from ._http import Listener, json_response, loopback_url, running_app
 from .openai_batches import BatchAPI
 from .openai_chat import chat_completion, embeddings
 from .openai_config import ORGANIZATION, FakeOpenAI, RequestRecord, ServerStats, openai_error
@@ -29,6 +31,7 @@ from .openai_finetuning import FineTuningAPI
 __all__ = ["OpenAIServer", "serve_openai"]
 
 _Handler: TypeAlias = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
+_MODEL_ENDPOINTS = frozenset({"chat.completions", "embeddings"})
 
 
 class OpenAIServer:
@@ -39,6 +42,7 @@ class OpenAIServer:
         self.stats = ServerStats(log=deque(maxlen=config.log_limit))
         self.host = ""
         self.port = 0
+        self._listener: Listener | None = None
         self._served = 0
         self._chats = 0
         self._closing = asyncio.Event()
@@ -52,6 +56,22 @@ class OpenAIServer:
             models=self._model_ids,
             completion_id=self._next_completion_id,
         )
+
+    @property
+    def up(self) -> bool:
+        """Whether the server listens (False between `go_down` and `come_back`)."""
+        return self._listener is not None and self._listener.open
+
+    async def go_down(self) -> None:
+        """Stop answering, as a server that went away: new connections are refused, open ones are dropped
+        (requests in flight get no answer). The stats and the config are kept for `come_back`."""
+        if self._listener is not None:
+            await self._listener.close()
+
+    async def come_back(self) -> None:
+        """Listen again on the same port, after `go_down`."""
+        if self._listener is not None:
+            await self._listener.reopen()
 
     @property
     def base_url(self) -> str:
@@ -122,6 +142,10 @@ class OpenAIServer:
             given = request.headers.get("Authorization", "").removeprefix("Bearer ")
             masked = f"{given[:3]}*****{given[-4:]}" if len(given) > 8 else "*****"
             return openai_error(401, f"Incorrect API key provided: {masked}.", code="invalid_api_key")
+        if name in _MODEL_ENDPOINTS and isinstance(model, str):
+            refusal = self._refuse_model(model)
+            if refusal is not None:
+                return refusal
         if config.latency_s > 0:
             await asyncio.sleep(config.latency_s)
         limit_headers: dict[str, str] | None = None
@@ -153,6 +177,17 @@ class OpenAIServer:
         status, payload = embeddings(body, self.config)
         return json_response(payload, status)
 
+    def _refuse_model(self, model: str) -> web.Response | None:
+        """OpenAI's answers for a model this key may not use (403) and for one that does not exist (404)."""
+        config = self.config
+        if model in config.forbidden_models:
+            message = f"Project `proj_{ORGANIZATION}` does not have access to model `{model}`"
+            return openai_error(403, message, code="model_not_found")
+        if config.known_models_only and model not in self._model_ids():
+            message = f"The model `{model}` does not exist or you do not have access to it."
+            return openai_error(404, message, code="model_not_found")
+        return None
+
     def _model_ids(self) -> list[str]:
         return [*self.config.models, *self._fine_tuning.tuned_models(self.config.clock())]
 
@@ -182,6 +217,6 @@ async def serve_openai(
     """
     server = OpenAIServer(config if config is not None else FakeOpenAI())
     app = server.make_app()
-    async with running_app(app, host=host, port=port, shutdown_timeout=2.0, closing=server._closing) as bound:
-        server.host, server.port = host, bound
+    async with running_app(app, host=host, port=port, shutdown_timeout=2.0, closing=server._closing) as listener:
+        server.host, server.port, server._listener = host, listener.port, listener
         yield server

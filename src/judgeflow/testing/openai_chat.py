@@ -56,12 +56,18 @@ def chat_completion(body: Any, config: FakeOpenAI, completion_id: Callable[[], s
         messages.append((item["role"], text_of(item.get("content"))))
     if body.get("stream"):
         return 400, error_body("Streaming is not supported by the judgeflow test server.", param="stream")
+    prompt_tokens = sum(estimate_tokens(text) + 4 for _, text in messages) + 3
+    if config.context_tokens is not None and prompt_tokens > config.context_tokens:
+        message = (
+            f"This model's maximum context length is {config.context_tokens} tokens. However, your messages "
+            f"resulted in {prompt_tokens} tokens. Please reduce the length of the messages."
+        )
+        return 400, error_body(message, param="messages", code="context_length_exceeded")
     content = reply_for(model, messages, config)
     finish = "stop"
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     if content and isinstance(max_tokens, int) and estimate_tokens(content) > max_tokens > 0:
         content, finish = content[: max_tokens * 4], "length"
-    prompt_tokens = sum(estimate_tokens(text) + 4 for _, text in messages) + 3
     completion_tokens = estimate_tokens(content or "")
     return 200, {
         "id": completion_id(),

@@ -92,6 +92,13 @@ class FakeOpenAI:
     models: tuple[str, ...] = DEFAULT_MODELS
     api_key: str | None = None
     """When set, requests must carry ``Authorization: Bearer <api_key>`` or get a 401."""
+    known_models_only: bool = False
+    """Chat and embeddings answer OpenAI's 404 ``model_not_found`` for a model not in ``models`` (nor tuned here);
+    off by default, so a test may name any model."""
+    forbidden_models: tuple[str, ...] = ()
+    """Models this key may not use: chat and embeddings answer OpenAI's 403 ("Project ... does not have access")."""
+    context_tokens: int | None = None
+    """A chat request whose messages come to more tokens than this gets OpenAI's 400 ``context_length_exceeded``."""
     reply_fn: ReplyFn | None = None
     batch_validate_s: float = 0.1
     """How long a batch stays ``validating``."""

@@ -77,6 +77,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--garbage-rate", type=float, default=0.0, help="share of judge replies without a score")
     parser.add_argument("--ft-noise", type=float, default=0.0, help="share of fine-tuned judge scores moved")
     parser.add_argument("--seed", type=int, default=0)
+    refusals = parser.add_argument_group("refusals, as OpenAI answers them")
+    refusals.add_argument("--api-key", help="answer 401 invalid_api_key to any other key")
+    refusals.add_argument(
+        "--known-models-only", action="store_true", help="answer 404 model_not_found to a model not in the list"
+    )
+    refusals.add_argument("--context-tokens", type=int, help="answer 400 context_length_exceeded to longer prompts")
     batch = parser.add_argument_group("Batch API (server-clock seconds)")
     batch.add_argument("--batch-validate", type=float, default=0.1, help="seconds a batch stays validating")
     batch.add_argument("--batch-run", type=float, default=0.5, help="seconds a batch stays in_progress")
@@ -103,6 +109,9 @@ async def _serve_forever(args: argparse.Namespace) -> None:
         judge_garbage_rate=args.garbage_rate,
         ft_judge_noise=args.ft_noise,
         seed=args.seed,
+        api_key=args.api_key,
+        known_models_only=args.known_models_only,
+        context_tokens=args.context_tokens,
         batch_validate_s=args.batch_validate,
         batch_run_s=args.batch_run,
         batch_request_s=args.batch_request,

@@ -424,6 +424,6 @@ async def serve_tgi(
         echo_credentials=echo_credentials,
         reply_fn=reply_fn,
     )
-    async with running_app(server.make_app(), host=host, port=port, shutdown_timeout=1.0) as bound:
-        server.host, server.port = host, bound
+    async with running_app(server.make_app(), host=host, port=port, shutdown_timeout=1.0) as listener:
+        server.host, server.port = host, listener.port
         yield server
