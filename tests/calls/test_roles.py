@@ -172,7 +172,7 @@ async def test_rate_limited_call_is_retried_after_the_servers_wait() -> None:
     assert len(retries) == 1
     assert retries[0].reason == "rate_limited"
     assert retries[0].delay_s >= 0.2
-    assert ctx.registry.gate(LimitKey("openai", "chat.completions", "gpt-4o")).stats().retries == 1
+    assert ctx.registry.gate(LimitKey("openai", "chat.completions", "gpt-4o", server.base_url)).stats().retries == 1
     assert ctx.ledger.get("gpt-4o").calls == 1  # the 429 cost nothing
 
 

@@ -6,6 +6,7 @@ that reads a clock or draws a random number.
 
 - `parse_retry_after` reads how long a server asked us to wait from its response headers.
 - `RetryPolicy` and `backoff_delay` decide how long to wait before the next attempt.
+- `probe_delay` spaces the probes of a server that does not answer (`judgeflow.calls.health`).
 - `AdaptiveConcurrency` moves an in-flight cap down when the server pushes back and up while it does not.
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 
-__all__ = ["AdaptiveConcurrency", "RetryPolicy", "backoff_delay", "parse_retry_after"]
+__all__ = ["AdaptiveConcurrency", "RetryPolicy", "backoff_delay", "parse_retry_after", "probe_delay"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -169,6 +170,21 @@ def backoff_delay(policy: RetryPolicy, attempt: int, *, jitter: float, retry_aft
     if retry_after_s is not None and not math.isnan(retry_after_s):
         delay = max(delay, min(max(retry_after_s, 0.0), policy.max_retry_after_s))
     return delay
+
+
+def probe_delay(failed: int, *, jitter: float, base_s: float = 0.5, max_s: float = 10.0) -> float:
+    """Seconds until the next probe of a server that did not answer, after ``failed`` failed probes.
+
+    ``min(max_s, base_s * 2 ** failed)``, scaled by a factor in ``[0.5, 1)`` from ``jitter`` (uniform in
+    ``[0, 1)``): unlike a retry, a probe must not come back at once (a dead address answers in a millisecond),
+    and several runs probing one server should not do it in step. The cap keeps a server's return noticed
+    within ``max_s`` seconds; a probe that fails costs nothing.
+    """
+    if failed < 0:
+        raise ValueError(f"failed counts from 0, got {failed}")
+    if not 0.0 <= jitter < 1.0:
+        raise ValueError(f"jitter must be in [0, 1), got {jitter!r}")
+    return min(max_s, base_s * 2.0 ** min(failed, 1000)) * (0.5 + 0.5 * jitter)
 
 
 # ----------------------------------------------------------------------------------------------------

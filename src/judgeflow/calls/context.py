@@ -6,7 +6,9 @@ provider alike, in `CallContext.complete` (chat) and `CallContext.embed` (embedd
 1. estimate the call (`request_tokens`: a cheap, upper-bound-ish chars/4 count of the prompt plus
    ``max_tokens``) and reserve its list-price cost from the run's `Budget`, which raises `BudgetExceeded` when
    the call could take spending past the cap (and publishes `BudgetExhausted` once, at the first refusal);
-2. pass through the `CallGate` of the model's `LimitKey` (RPM, TPM, in-flight cap, retries, `CallRetry`);
+2. pass through the `CallGate` of the model's `LimitKey` (RPM, TPM, in-flight cap, retries, `CallRetry`, and
+   waiting while the server does not answer); a `judgeflow.protocol.errors.RunStopped` from it (an unusable
+   model, a server away too long) passes through everything: it stops the run;
 3. record what the call really used in the `CostLedger` and settle the reservation at that cost.
 
 With a `ResponseCache`, an identical call (same provider, server, model, messages and parameters) is answered
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from judgeflow.calls.budget import Budget
 from judgeflow.calls.cache import ResponseCache, request_key
 from judgeflow.calls.gate import GateRegistry, Limits
+from judgeflow.calls.health import HealthPolicy
 from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price, cost_usd, price_for
 from judgeflow.core.tokens import text_tokens
 from judgeflow.protocol.bus import Publish, null_publish
@@ -122,10 +125,12 @@ class CallContext:
         prices: Mapping[str, Price] = DEFAULT_PRICES,
         seed: int = 0,
         cache: ResponseCache | None = None,
+        health: HealthPolicy | None = None,
     ) -> CallContext:
-        """A fresh context (gates bind to the running event loop: make one per run)."""
+        """A fresh context (gates bind to the running event loop: make one per run). ``health`` says how long
+        calls wait for a server that does not answer (`judgeflow.calls.health.HealthPolicy`)."""
         return cls(
-            registry=GateRegistry(limits_for or (lambda _key: Limits()), seed=seed),
+            registry=GateRegistry(limits_for or (lambda _key: Limits()), seed=seed, health=health),
             budget=Budget(max_cost_usd, publish=publish),
             ledger=CostLedger(prices),
             publish=publish,

@@ -2,8 +2,14 @@
 
 Providers declare policy, this module enforces it. A provider names the `LimitKey` its calls count against and
 classifies its own errors into an `ErrorDecision`; `CallGate.call` is the one place where calls wait for
-capacity, fail, back off and retry. Every actor calling the same (provider, endpoint, model) shares one gate
-through a `GateRegistry`, so limits hold for the whole run, not per actor.
+capacity, fail, back off and retry. Every actor calling the same (provider, endpoint, model, server) shares one
+gate through a `GateRegistry`, so limits hold for the whole run, not per actor; every gate of one server shares
+that server's `judgeflow.calls.health.ServerWatch`, so an outage pauses them all together.
+
+A call ends in one of three ways besides its result: the item's own error (``fatal``, or a retryable error
+after its last attempt), which the actor records as that item's failure; `judgeflow.protocol.errors.ModelUnusable`
+(``fatal_model``, or the first calls of a model all failing), which closes the gate for good and stops the run;
+`judgeflow.protocol.errors.ServerUnreachable` when the server stays away past the run's limit.
 
 The arithmetic (backoff, retry-after, AIMD) lives in the pure `judgeflow.calls.backoff`; this module adds the clock
 (``anyio.current_time()``), the sleeping and the limiters. Rate limiting uses aiolimiter, which is
@@ -24,8 +30,10 @@ import anyio
 from aiolimiter import AsyncLimiter
 
 from judgeflow.calls.backoff import AdaptiveConcurrency, RetryPolicy, backoff_delay
+from judgeflow.calls.health import HealthPolicy, ServerWatch
 from judgeflow.protocol.bus import Publish
 from judgeflow.protocol.calls import ErrorDecision, LimitKey
+from judgeflow.protocol.errors import ModelUnusable
 from judgeflow.protocol.events import CallRetry, ConcurrencyChanged
 
 __all__ = [
@@ -36,6 +44,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+FAILURE_STREAK = 20
+"""When this many calls of a model have failed one after another and none has ever succeeded, the model counts
+as unusable: a server that says "no such model" in a way no classifier recognises (a permanent 500, a 400 for
+every request) stops the run instead of failing every item. It cannot trip once a call has succeeded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +131,22 @@ class GateStats:
 class CallGate:
     """Rate limits, an in-flight cap and the retry loop of one `LimitKey`."""
 
-    def __init__(self, key: LimitKey, limits: Limits, *, seed: int | str | None = None) -> None:
+    def __init__(
+        self,
+        key: LimitKey,
+        limits: Limits,
+        *,
+        seed: int | str | None = None,
+        watch: ServerWatch | None = None,
+        streak: int = FAILURE_STREAK,
+    ) -> None:
         self.key = key
         self.limits = limits
+        self.watch = watch if watch is not None else ServerWatch(key.provider, key.server)
+        self.streak = streak
+        self._unusable: ModelUnusable | None = None
+        self._succeeded = False
+        self._failures_in_a_row = 0
         self._adaptive = (
             AdaptiveConcurrency(limits.max_in_flight, minimum=limits.min_in_flight, cooldown_s=limits.cooldown_s)
             if limits.adaptive
@@ -147,6 +173,11 @@ class CallGate:
     def in_flight(self) -> int:
         return self._slots.borrowed_tokens
 
+    @property
+    def unusable(self) -> ModelUnusable | None:
+        """Why this model cannot be used, once a call found out (every later call raises it)."""
+        return self._unusable
+
     def stats(self) -> GateStats:
         return GateStats(
             key=self.key,
@@ -170,19 +201,24 @@ class CallGate:
     ) -> T:
         """Await ``fn()`` within this key's limits, retrying what ``classify`` says is worth retrying.
 
-        Each attempt takes an in-flight slot, then request and token capacity, then awaits ``fn()``. A failure
-        is classified: ``rate_limited`` also tells adaptive concurrency (publishing `ConcurrencyChanged` when
-        the cap moves), ``rate_limited`` and ``transient`` back off and retry, ``fatal`` raises at once, and
-        the last error is raised after ``retry.max_attempts``. The slot is released while backing off: a
-        sleeping call is not in flight. `CallRetry` is published before the sleep, so observers see the wait
-        while it happens. Cancellation is never classified or retried: it propagates at once and every slot
-        is released on the way out.
+        Each attempt waits for the server to be usable (`ServerWatch.admit`), takes an in-flight slot, then
+        request and token capacity, then awaits ``fn()``. A failure is classified: ``rate_limited`` also tells
+        adaptive concurrency (publishing `ConcurrencyChanged` when the cap moves); ``rate_limited`` and
+        ``transient`` back off and retry, up to ``retry.max_attempts``; ``unreachable`` hands the call to the
+        server's watch, which holds it until the server answers (not an attempt: an item never fails because
+        its server was away), or raises `ServerUnreachable`; ``fatal_model`` raises `ModelUnusable`, now and
+        for every later call; ``fatal`` raises the error itself. The slot is released while backing off or
+        waiting. `CallRetry` is published before the sleep, so observers see the wait while it happens.
+        Cancellation is never classified or retried: it propagates at once and every slot is released.
 
         ``estimated_tokens`` (prompt plus ``max_tokens``) is charged to the TPM bucket before the call.
         """
         policy = self.limits.retry
+        watch = self.watch
         attempt = 0
         while True:
+            self._raise_if_unusable()
+            probe = await watch.admit()
             attempt += 1
             # A fresh borrower per attempt: CapacityLimiter allows one token per borrower, and one task may
             # run calls through the same gate from nested code.
@@ -193,28 +229,51 @@ class CallGate:
                 self._slots.acquire_on_behalf_of_nowait(borrower)
             except anyio.WouldBlock:
                 await self._slots.acquire_on_behalf_of(borrower)
+            settled = False
             try:
+                self._raise_if_unusable()  # it may have closed while this call waited for a slot
                 await self._acquire_rate(estimated_tokens)
                 self._attempts += 1
+                started = anyio.current_time()
                 try:
                     result = await fn()
                 except anyio.get_cancelled_exc_class():
                     raise
                 except Exception as exc:
                     decision = classify(exc)
-                    if decision.kind == "rate_limited":
+                    kind = decision.kind
+                    settled = True
+                    if kind == "unreachable":
+                        if watch.unreachable(
+                            started=started,
+                            detail=decision.detail,
+                            probe=probe,
+                            reached=decision.status is not None,
+                            publish=publish,
+                        ):
+                            attempt -= 1
+                            continue
+                        kind = "transient"  # a blip: the server answered another call after this one began
+                    else:
+                        watch.answered(probe=probe, publish=publish)
+                    if kind == "fatal_model":
+                        self._failed += 1
+                        raise self._close(decision) from exc
+                    if kind == "rate_limited":
                         self._rate_limited += 1
                         self._on_rate_limited(publish)
-                    if decision.kind not in ("rate_limited", "transient"):
+                    if kind not in ("rate_limited", "transient") or attempt >= policy.max_attempts:
                         self._failed += 1
-                        raise
-                    if attempt >= policy.max_attempts:
-                        self._failed += 1
-                        exc.add_note(
-                            f"judgeflow: gave up after {attempt} attempts ({decision.kind}: {decision.detail})"
-                        )
+                        if kind != "fatal":
+                            exc.add_note(f"judgeflow: gave up after {attempt} attempts ({kind}: {decision.detail})")
+                        if self._failed_again(decision):
+                            raise self._unusable_error() from exc
                         raise
                 else:
+                    settled = True
+                    watch.answered(probe=probe, publish=publish)
+                    self._succeeded = True
+                    self._failures_in_a_row = 0
                     # Only a first-try success says the current cap is sustainable; one that needed retries
                     # is neutral.
                     if attempt == 1:
@@ -222,6 +281,8 @@ class CallGate:
                     return result
             finally:
                 self._slots.release_on_behalf_of(borrower)
+                if probe and not settled:
+                    watch.release_probe()
 
             delay = backoff_delay(policy, attempt, jitter=self._rng.random(), retry_after_s=decision.retry_after_s)
             self._retries += 1
@@ -232,11 +293,62 @@ class CallGate:
                     model=self.key.model,
                     attempt=attempt,
                     delay_s=delay,
-                    reason=decision.kind,
+                    reason=kind,
                     detail=decision.detail,
                 )
             )
             await anyio.sleep(delay)
+
+    def _raise_if_unusable(self) -> None:
+        if self._unusable is not None:
+            raise self._unusable_error()
+
+    def _unusable_error(self) -> ModelUnusable:
+        # A new instance for every call that raises it: one exception raised by many tasks would collect all
+        # their tracebacks.
+        known = self._unusable
+        assert known is not None
+        return ModelUnusable(
+            known.reason,
+            model=known.model,
+            server=known.server,
+            status=known.status,
+            detail=known.detail,
+            hint=known.hint,
+        )
+
+    def _close(self, decision: ErrorDecision) -> ModelUnusable:
+        """Close the gate for good: every call to this model on this server would fail like this one."""
+        if self._unusable is None:
+            where = self.key.server or "its server"
+            reason = f"{where} answered {decision.detail}"
+            if decision.hint:
+                reason += f" ({decision.hint})"
+            self._unusable = ModelUnusable(
+                reason,
+                model=f"{self.key.provider}:{self.key.model}",
+                server=self.key.server,
+                status=decision.status,
+                detail=decision.detail,
+                hint=decision.hint,
+            )
+        return self._unusable_error()
+
+    def _failed_again(self, decision: ErrorDecision) -> bool:
+        """Count a call that failed for good; True when the model has failed `streak` times and never worked."""
+        self._failures_in_a_row += 1
+        if self._succeeded or self._failures_in_a_row < self.streak:
+            return False
+        where = self.key.server or "its server"
+        self._unusable = ModelUnusable(
+            f"the first {self._failures_in_a_row} calls to it at {where} all failed, the last with: {decision.detail}",
+            model=f"{self.key.provider}:{self.key.model}",
+            server=self.key.server,
+            status=decision.status,
+            detail=decision.detail,
+            hint=decision.hint,
+        )
+        return True
 
     async def _acquire_rate(self, estimated_tokens: int) -> None:
         if self._requests is not None:
@@ -277,23 +389,42 @@ class CallGate:
 
 
 class GateRegistry:
-    """One `CallGate` per `LimitKey`, created on first use and shared by every actor calling that model.
+    """One `CallGate` per `LimitKey`, created on first use and shared by every actor calling that model, and one
+    `ServerWatch` per (provider, server), shared by the gates of that server.
 
-    ``limits_for`` maps a key to its limits (config lookup with defaults); it is called once per key. Create
-    one registry per run: gates hold rate limiters bound to the run's event loop.
+    ``limits_for`` maps a key to its limits (config lookup with defaults); it is called once per key. ``health``
+    says how long the run waits for a server that does not answer. Create one registry per run: gates hold rate
+    limiters bound to the run's event loop.
     """
 
-    def __init__(self, limits_for: Callable[[LimitKey], Limits], *, seed: int = 0) -> None:
+    def __init__(
+        self, limits_for: Callable[[LimitKey], Limits], *, seed: int = 0, health: HealthPolicy | None = None
+    ) -> None:
         self._limits_for = limits_for
         self._seed = seed
+        self.health = health or HealthPolicy()
         self._gates: dict[LimitKey, CallGate] = {}
+        self._watches: dict[tuple[str, str], ServerWatch] = {}
 
     def gate(self, key: LimitKey) -> CallGate:
         gate = self._gates.get(key)
         if gate is None:
             seed = f"{self._seed}/{key.provider}/{key.endpoint}/{key.model}"
-            gate = self._gates[key] = CallGate(key, self._limits_for(key), seed=seed)
+            gate = self._gates[key] = CallGate(key, self._limits_for(key), seed=seed, watch=self.watch(key))
         return gate
+
+    def watch(self, key: LimitKey) -> ServerWatch:
+        """The watch of ``key``'s server (every gate of that server shares it)."""
+        where = (key.provider, key.server)
+        watch = self._watches.get(where)
+        if watch is None:
+            seed = f"{self._seed}/{key.provider}@{key.server}"
+            watch = self._watches[where] = ServerWatch(key.provider, key.server, self.health, seed=seed)
+        return watch
+
+    def watches(self) -> list[ServerWatch]:
+        """Every server watch created so far, in creation order."""
+        return list(self._watches.values())
 
     def gates(self) -> list[CallGate]:
         """Every gate created so far, in creation order."""

@@ -33,6 +33,7 @@ from judgeflow.core.prompts import (
 )
 from judgeflow.core.text import Chunk, chunk_document
 from judgeflow.protocol.calls import ChatRequest
+from judgeflow.protocol.errors import RunStopped
 from judgeflow.protocol.messages import ChatMessage, Document, JudgeInput, JudgeReply, Passage, QAPair, Reply
 from judgeflow.protocol.models import ChatModel
 from judgeflow.protocol.verdicts import Scored, Unparsed
@@ -185,7 +186,8 @@ class LLMQuestionWriter:
         return _distinct(found)[:max_questions]
 
     async def _ask_all(self, chunks: Sequence[tuple[int, Chunk]]) -> dict[int, list[QAPair]]:
-        """Ask every chunk at once; the first failure cancels the rest and is raised as itself (no group)."""
+        """Ask every chunk at once; the first failure cancels the rest and is raised as itself (no group), or a
+        `RunStopped` among the failures, which stops the run rather than failing one document."""
         results: dict[int, list[QAPair]] = {}
         errors: list[Exception] = []
 
@@ -200,7 +202,7 @@ class LLMQuestionWriter:
             for index, chunk in chunks:
                 tg.start_soon(ask, index, chunk)
         if errors:
-            raise errors[0]
+            raise next((error for error in errors if isinstance(error, RunStopped)), errors[0])
         return results
 
     async def _ask(self, chunk: Chunk) -> list[QAPair]:

@@ -7,6 +7,7 @@ embedding application) can depend on it without cycles.
 from .bus import EventBus, Publish, null_publish
 from .calls import ChatRequest, ChatResult, ErrorDecision, ErrorKind, LimitKey
 from .channels import Channel, ChannelStats, Receiver, Sender, Valve
+from .errors import ModelUnusable, RunStopped, ServerUnreachable
 from .events import (
     ActorFinished,
     ActorStarted,
@@ -21,6 +22,8 @@ from .events import (
     RunFinished,
     RunStarted,
     ScorePaired,
+    ServerDown,
+    ServerUp,
     TrainingStatus,
 )
 from .messages import (
@@ -68,6 +71,7 @@ __all__ = [
     "Judgement",
     "LimitKey",
     "Missed",
+    "ModelUnusable",
     "Passage",
     "Publish",
     "QAPair",
@@ -76,10 +80,14 @@ __all__ = [
     "Reply",
     "RunFinished",
     "RunStarted",
+    "RunStopped",
     "ScorePaired",
     "ScoreUpdate",
     "Scored",
     "Sender",
+    "ServerDown",
+    "ServerUnreachable",
+    "ServerUp",
     "Split",
     "StudentReady",
     "TrainingExample",

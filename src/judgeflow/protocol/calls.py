@@ -1,9 +1,9 @@
 """The typed vocabulary between the core and the providers: requests, results and error decisions.
 
 Providers declare policy, the core enforces it. A provider turns its SDK's exceptions into an `ErrorDecision`
-(rate-limited with an optional retry-after, transient, or fatal) and names the `LimitKey` its calls count
-against; retries, rate limiters, concurrency caps and cost accounting are written once, in the core, against
-these types. Nothing here imports a vendor SDK.
+(see `ErrorKind`) and names the `LimitKey` its calls count against; retries, rate limiters, concurrency caps,
+pausing for an unreachable server and cost accounting are written once, in the core, against these types.
+Nothing here imports a vendor SDK.
 """
 
 from __future__ import annotations
@@ -15,16 +15,32 @@ from .messages import ChatMessage, Usage
 
 __all__ = ["ChatRequest", "ChatResult", "ErrorDecision", "ErrorKind", "LimitKey"]
 
-ErrorKind: TypeAlias = Literal["rate_limited", "transient", "fatal"]
+ErrorKind: TypeAlias = Literal["rate_limited", "transient", "unreachable", "fatal_model", "fatal"]
+"""What a failed call means, and so what the core does about it:
+
+- ``rate_limited``: the server said "too many requests" (429); back off (honouring its retry-after) and retry;
+- ``transient``: an answer that may differ next time (500, a malformed body); back off and retry, a few times;
+- ``unreachable``: no usable answer from the server at all (connection refused or reset, DNS, TLS, timeouts,
+  a gateway's 502/503/504): the server is away; calls to it pause until it answers again, and the item never
+  fails for it;
+- ``fatal_model``: every call to this model on this server will fail alike (401, 403, 404 model-not-found, no
+  quota): the run stops, and the items not done stay pending;
+- ``fatal``: this request is bad (400 for an over-long prompt, a content filter): that item fails, the rest go on.
+"""
 
 
 @dataclass(frozen=True, slots=True)
 class LimitKey:
-    """What a call counts against: rate and concurrency limits are kept per key."""
+    """What a call counts against: rate and concurrency limits are kept per key.
+
+    ``server`` is where the calls go (a base URL; empty for models that run in-process): two servers serving a
+    model of the same name have limits of their own, and whether a server answers is tracked per server.
+    """
 
     provider: str
     endpoint: str
     model: str
+    server: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +60,15 @@ class ChatResult:
 
 @dataclass(frozen=True, slots=True)
 class ErrorDecision:
-    """How the core should treat a failed call. ``retry_after_s`` comes from the server when it said so."""
+    """How the core should treat a failed call. ``retry_after_s`` comes from the server when it said so.
+
+    ``detail`` is the error in the server's own words (scrubbed of secrets); ``hint`` is what the user can do
+    about it, when the provider knows (for a rejected key: which environment variable it came from, never the
+    key itself).
+    """
 
     kind: ErrorKind
     detail: str
     retry_after_s: float | None = None
     status: int | None = None
+    hint: str | None = None

@@ -29,6 +29,8 @@ __all__ = [
     "RunStarted",
     "ScorePaired",
     "ScoreUpdate",
+    "ServerDown",
+    "ServerUp",
     "TrainingStatus",
 ]
 
@@ -124,6 +126,33 @@ class ConcurrencyChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerDown:
+    """Calls to ``server`` get no answer: they wait (no item fails for it) while one call at a time probes it.
+
+    Published when the server goes down and after every probe that failed. ``since`` is wall-clock epoch
+    seconds (it is shown as a time of day, also when a run log is replayed); ``probes`` counts the failed probes,
+    and the next one starts in about ``next_probe_s`` seconds. ``limit_s`` is how long the run waits in all.
+    """
+
+    provider: str
+    server: str
+    since: float
+    detail: str
+    probes: int = 0
+    next_probe_s: float = 0.0
+    limit_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerUp:
+    """``server`` answers again after ``down_s`` seconds away; the calls that waited go on."""
+
+    provider: str
+    server: str
+    down_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetExhausted:
     """No new paid call starts: the next one could take spending past ``budget_usd``."""
 
@@ -170,6 +199,8 @@ Event: TypeAlias = (
     | CallRetry
     | ConcurrencyChanged
     | BudgetExhausted
+    | ServerDown
+    | ServerUp
     | TrainingStatus
     | ScoreUpdate
     | ScorePaired
