@@ -24,6 +24,7 @@ from judgeflow.providers.hf.provider import (
     MalformedResponseError,
     classify_hf_error,
     pool_embeddings,
+    token_source,
 )
 from judgeflow.testing.tgi_server import DEFAULT_MODEL_ID, serve_tgi, weak_answer
 
@@ -99,8 +100,9 @@ async def test_chat_model_satisfies_the_seam_and_names_its_limit_key() -> None:
         chat: ChatModel = HFChat(LLAMA, base_url=server.base_url, provider="hf-tgi")
         embedder: Embedder = HFEmbedder("BAAI/bge-small-en-v1.5", base_url=server.base_url)
         assert chat.name == LLAMA
-        assert chat.key == LimitKey("hf-tgi", "chat.completions", LLAMA)
-        assert embedder.key == LimitKey("hf", "feature-extraction", "BAAI/bge-small-en-v1.5")
+        assert chat.key == LimitKey("hf-tgi", "chat.completions", LLAMA, server.base_url)
+        assert embedder.key == LimitKey("hf", "feature-extraction", "BAAI/bge-small-en-v1.5", server.base_url)
+        assert HFChat(LLAMA).key.server == "https://router.huggingface.co"  # no URL: the router picks
         assert isinstance(chat, HFChat)
         assert isinstance(embedder, HFEmbedder)
         await chat.aclose()
@@ -204,38 +206,42 @@ async def test_429_without_any_hint_has_no_retry_after() -> None:
     assert decision.retry_after_s is None
 
 
-async def test_503_model_loading_is_transient_with_its_estimated_time() -> None:
+async def test_503_model_loading_means_wait_for_it_with_its_estimated_time() -> None:
     async with (
         serve_tgi(fail_first_n=1, status=503, retry_after=None, estimated_time_s=12.5) as server,
         HFChat(server.base_url) as model,
     ):
         _, decision = await failing_call(model)
-    assert decision.kind == "transient"
+    assert decision.kind == "unreachable"  # the server is there (it answered), its model is not yet
     assert decision.status == 503
     assert decision.retry_after_s == 12.5
     assert "currently loading" in decision.detail
+    assert decision.detail.endswith("(estimated time 12.5 s)")
 
 
 async def test_503_retry_after_header_wins_over_estimated_time() -> None:
     async with serve_tgi(fail_first_n=1, status=503, retry_after="2") as server, HFChat(server.base_url) as model:
         _, decision = await failing_call(model)
-    assert decision.kind == "transient"
+    assert decision.kind == "unreachable"
     assert decision.retry_after_s == 2.0
 
 
-@pytest.mark.parametrize("status", [500, 502, 504])
-async def test_server_errors_are_transient(status: int) -> None:
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (500, "transient"),
+        (502, "unreachable"),  # a gateway whose backend is away
+        (504, "unreachable"),
+        (400, "fatal"),  # this request
+        (422, "fatal"),
+        (403, "fatal_model"),  # every request to this model here
+        (404, "fatal_model"),
+    ],
+)
+async def test_what_each_status_means(status: int, kind: str) -> None:
     async with serve_tgi(fail_first_n=1, status=status) as server, HFChat(server.base_url) as model:
         _, decision = await failing_call(model)
-    assert decision.kind == "transient"
-    assert decision.status == status
-
-
-@pytest.mark.parametrize("status", [400, 403, 404, 422])
-async def test_client_errors_are_fatal(status: int) -> None:
-    async with serve_tgi(fail_first_n=1, status=status) as server, HFChat(server.base_url) as model:
-        _, decision = await failing_call(model)
-    assert decision.kind == "fatal"
+    assert decision.kind == kind
     assert decision.status == status
 
 
@@ -247,30 +253,30 @@ async def test_a_request_the_server_rejects_is_fatal() -> None:
     assert "max_tokens" in decision.detail
 
 
-async def test_a_timeout_is_transient() -> None:
+async def test_a_timeout_means_the_server_is_unreachable() -> None:
     async with serve_tgi(latency_s=5.0) as server, HFChat(server.base_url, timeout_s=0.2) as model:
         error, decision = await failing_call(model)
     assert isinstance(error, InferenceTimeoutError)
-    assert decision.kind == "transient"
+    assert decision.kind == "unreachable"
     assert decision.status is None
 
 
-async def test_a_refused_connection_is_transient() -> None:
+async def test_a_refused_connection_means_the_server_is_unreachable() -> None:
     async with HFChat(f"http://127.0.0.1:{free_port()}") as model:
         _, decision = await failing_call(model)
-    assert decision.kind == "transient"
+    assert decision.kind == "unreachable"
     assert "ConnectError" in decision.detail
 
 
 def test_other_errors() -> None:
     offline = classify_hf_error(OfflineModeIsEnabled("offline mode is enabled"))
-    assert offline.kind == "fatal"
+    assert (offline.kind, offline.hint) == ("fatal_model", "HF_HUB_OFFLINE is set")
     assert classify_hf_error(ValueError("You must provide an api_key")).kind == "fatal"
     malformed = classify_hf_error(MalformedResponseError("no choices"))
     assert malformed.kind == "transient"
     assert malformed.detail.startswith("malformed response")
     assert classify_hf_error(json.JSONDecodeError("bad", "{", 0)).kind == "transient"
-    assert classify_hf_error(TimeoutError()).kind == "transient"
+    assert classify_hf_error(TimeoutError()).kind == "unreachable"
 
 
 def test_a_malformed_completion_is_a_malformed_response() -> None:
@@ -306,21 +312,27 @@ async def test_the_token_comes_from_hf_token(monkeypatch: pytest.MonkeyPatch) ->
     assert server.log[-1].authorization == f"Bearer {SECRET}"
 
 
-async def test_a_rejected_token_is_fatal_and_scrubbed_even_when_the_server_echoes_it() -> None:
+async def test_a_rejected_token_stops_the_model_and_is_scrubbed_even_when_the_server_echoes_it() -> None:
     async with (
         serve_tgi(api_token="hf_theServersOwnToken0000", echo_credentials=True) as server,
         HFChat(server.base_url, token=SECRET) as model,
     ):
         error, decision = await failing_call(model)
     assert server.responses[401] == 1
-    assert decision.kind == "fatal"
+    assert decision.kind == "fatal_model"
     assert decision.status == 401
+    assert decision.hint == "the token passed as token"  # where it came from, never what it is
     assert "Invalid credentials" in decision.detail
     texts = [str(error), repr(error), decision.detail, repr(decision)]
     cause = error.__cause__
     if cause is not None:
         texts += [str(cause), repr(cause)]
     assert all(SECRET not in text for text in texts)
+
+
+def test_a_rejected_tokens_hint_names_its_source() -> None:
+    assert token_source("hf_x", explicit=False) == "the token came from HF_TOKEN"
+    assert token_source(None, explicit=False).startswith("HF_TOKEN is not set")
 
 
 def test_detail_scrubs_token_shaped_text() -> None:

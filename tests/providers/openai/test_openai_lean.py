@@ -23,6 +23,7 @@ from judgeflow.providers.openai.http import (
     MalformedResponseError,
     chat_body,
     parse_chat_completion,
+    server_text,
     status_error,
 )
 from judgeflow.providers.openai.provider import OpenAIChat, classify_openai_error
@@ -186,7 +187,7 @@ async def test_rpm_429_reads_retry_after_seconds() -> None:
     assert "Limit 1" in decision.detail
 
 
-async def test_insufficient_quota_is_fatal() -> None:
+async def test_insufficient_quota_is_fatal_for_the_model() -> None:
     body = b'{"error": {"message": "You exceeded your current quota.", "type": "x", "code": "insufficient_quota"}}'
     async with tiny_app(429, body) as (base_url, _):
         client = LeanChatClient(base_url, "sk-local")
@@ -195,7 +196,7 @@ async def test_insufficient_quota_is_fatal() -> None:
         finally:
             await client.aclose()
     assert isinstance(error, openai.RateLimitError)
-    assert classify_openai_error(error).kind == "fatal"
+    assert classify_openai_error(error).kind == "fatal_model"
 
 
 async def test_500_is_transient() -> None:
@@ -240,7 +241,33 @@ def test_status_errors_are_the_sdks_classes(status: int, cls: type[openai.APISta
     assert error.response.headers["retry-after"] == "2"
     plain = status_error(status, {}, b"not json", request)
     assert plain.body == "not json"
-    assert plain.message == f"Error code: {status}"
+    assert plain.message == f"Error code: {status} - not json"
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        # OpenAI, Ollama and recent vLLM
+        (
+            b'{"error": {"message": "The model `x` does not exist.", "type": "NotFoundError", "code": 404}}',
+            "The model `x` does not exist.",
+        ),
+        (b'{"error": "Unauthorized"}', "Unauthorized"),  # vLLM with --api-key
+        (
+            b'{"object": "error", "message": "The model `x` does not exist.", "code": 404}',  # older vLLM
+            "The model `x` does not exist.",
+        ),
+        (b'{"detail": "Invalid API key"}', "Invalid API key"),  # llama.cpp's server (FastAPI)
+        (b"<html><body>502   Bad\nGateway</body></html>", "<html><body>502 Bad Gateway</body></html>"),
+        (b"{}", ""),
+    ],
+)
+def test_the_servers_own_words_are_in_the_message_whichever_server(body: bytes, text: str) -> None:
+    request = httpx2.Request("POST", "http://127.0.0.1:1/v1/chat/completions")
+    error = status_error(404, {}, body, request)
+    assert error.message == "Error code: 404" + (f" - {text}" if text else "")
+    assert server_text("x" * 400).endswith("...")
+    assert len(server_text("x" * 400)) == 300
 
 
 async def test_a_truncated_json_body_is_transient() -> None:
@@ -273,11 +300,11 @@ async def test_a_body_of_the_wrong_shape_is_malformed_and_transient(body: bytes,
     assert classify_openai_error(error).kind == "transient"
 
 
-async def test_timeout_and_refused_connection_are_transient() -> None:
+async def test_timeout_and_refused_connection_mean_the_server_is_unreachable() -> None:
     async with lean_on(FakeOpenAI(fault_timeout=1.0), timeout_s=0.2) as client:
         error = await failure(client)
     assert isinstance(error, openai.APITimeoutError)
-    assert classify_openai_error(error).kind == "transient"
+    assert classify_openai_error(error).kind == "unreachable"
 
     with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there now
         sock.bind(("127.0.0.1", 0))
@@ -288,7 +315,9 @@ async def test_timeout_and_refused_connection_are_transient() -> None:
     finally:
         await client.aclose()
     assert isinstance(error, openai.APIConnectionError)
-    assert classify_openai_error(error).kind == "transient"
+    decision = classify_openai_error(error)
+    assert (decision.kind, decision.status) == ("unreachable", None)
+    assert f"Cannot connect to host 127.0.0.1:{port}" in decision.detail  # what failed, not just "Connection error."
 
 
 # -- the key stays secret ----------------------------------------------------------------------------------------
@@ -309,7 +338,8 @@ async def test_the_key_never_shows_in_errors_details_or_reprs() -> None:
             await chat.aclose()
     assert isinstance(unauthorized, openai.AuthenticationError)
     decisions = [classify_openai_error(e, secret=SECRET) for e in (unauthorized, broken)] + [chat.classify(chat_error)]
-    assert [d.kind for d in decisions] == ["fatal", "transient", "fatal"]
+    assert [d.kind for d in decisions] == ["fatal_model", "transient", "fatal_model"]
+    assert decisions[2].hint == "the key passed as api_key"  # where it came from, never what it is
     texts = [repr(client), repr(chat), *(t for e in (unauthorized, broken, chat_error) for t in (str(e), repr(e)))]
     texts += [d.detail for d in decisions]
     for text in texts:

@@ -3,6 +3,7 @@ tiny aiohttp app where a reply must be broken in a way the fake server does not 
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -96,14 +97,15 @@ async def test_complete_returns_text_usage_and_the_limit_key() -> None:
     assert result.usage.input_tokens > 0
     assert result.usage.output_tokens > 0
     assert chat.name == "gpt-4o-mini"
-    assert chat.key == LimitKey("openai", "chat.completions", "gpt-4o-mini")
+    assert chat.key == LimitKey("openai", "chat.completions", "gpt-4o-mini", chat.base_url.rstrip("/"))
+    assert chat.key.server.startswith("http://127.0.0.1:")
 
 
 async def test_max_tokens_and_provider_are_passed_through() -> None:
     async with serve_openai() as server:
         async with OpenAIChat("m", base_url=server.base_url, provider="local") as chat:
             result = await chat.complete(ChatRequest(messages=ASK.messages, max_tokens=1))
-        assert chat.key == LimitKey("local", "chat.completions", "m")
+        assert chat.key == LimitKey("local", "chat.completions", "m", server.base_url)
     assert result.finish_reason == "length"
     assert len(result.text) == 4
 
@@ -156,12 +158,13 @@ async def test_rpm_429_is_rate_limited_with_retry_after_seconds() -> None:
     assert "Limit 1" in decision.detail
 
 
-async def test_insufficient_quota_429_is_fatal() -> None:
+async def test_insufficient_quota_429_is_fatal_for_the_model() -> None:
     body = b'{"error": {"message": "You exceeded your current quota.", "type": "insufficient_quota", "param": null, "code": "insufficient_quota"}}'  # noqa: E501
     async with tiny_app(429, body) as base_url, OpenAIChat("gpt-4o", base_url=base_url) as chat:
         _, decision = await failure(chat)
-    assert decision.kind == "fatal"
+    assert decision.kind == "fatal_model"
     assert decision.status == 429
+    assert decision.hint is None  # not a key problem
 
 
 async def test_500_is_transient() -> None:
@@ -181,7 +184,23 @@ async def test_400_is_fatal() -> None:
     assert "messages" in decision.detail
 
 
-@pytest.mark.parametrize(("status", "kind"), [(404, "fatal"), (409, "transient"), (422, "fatal"), (503, "transient")])
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (401, "fatal_model"),
+        (403, "fatal_model"),
+        (404, "fatal_model"),
+        (408, "transient"),
+        (409, "transient"),
+        (413, "fatal"),
+        (422, "fatal"),
+        (500, "transient"),
+        (501, "transient"),
+        (502, "unreachable"),
+        (503, "unreachable"),
+        (504, "unreachable"),
+    ],
+)
 async def test_other_statuses(status: int, kind: str) -> None:
     body = b'{"error": {"message": "nope", "type": "x"}}'
     async with tiny_app(status, body) as base_url, OpenAIChat("gpt-4o", base_url=base_url) as chat:
@@ -212,11 +231,11 @@ async def test_a_body_of_the_wrong_shape_is_transient(body: bytes, content_type:
     assert decision.kind == "transient"
 
 
-async def test_timeout_and_refused_connection_are_transient() -> None:
+async def test_timeout_and_refused_connection_mean_the_server_is_unreachable() -> None:
     async with chat_on(FakeOpenAI(fault_timeout=1.0), timeout_s=0.2) as chat:
         error, decision = await failure(chat)
     assert isinstance(error, openai.APITimeoutError)
-    assert decision.kind == "transient"
+    assert decision.kind == "unreachable"
 
     with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there now
         sock.bind(("127.0.0.1", 0))
@@ -224,7 +243,60 @@ async def test_timeout_and_refused_connection_are_transient() -> None:
     async with OpenAIChat("gpt-4o", base_url=f"http://127.0.0.1:{port}/v1", timeout_s=5.0) as chat:
         error, decision = await failure(chat)
     assert isinstance(error, openai.APIConnectionError)
-    assert decision.kind == "transient"
+    assert decision.kind == "unreachable"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (400, "unsupported_parameter", "fatal_model"),  # e.g. max_tokens on a reasoning model: every call
+        (400, "unsupported_value", "fatal_model"),
+        (400, "context_length_exceeded", "fatal"),  # this prompt only
+        (400, "model_not_found", "fatal_model"),
+        (403, "unsupported_country_region_territory", "fatal_model"),
+    ],
+)
+async def test_codes_that_say_every_call_would_fail(status: int, code: str, kind: str) -> None:
+    body = json.dumps({"error": {"message": "no", "type": "invalid_request_error", "code": code}}).encode()
+    async with tiny_app(status, body) as base_url, OpenAIChat("gpt-4o", base_url=base_url) as chat:
+        _, decision = await failure(chat)
+    assert (decision.kind, decision.status) == (kind, status)
+    assert decision.detail.endswith(f"(code {code})")
+
+
+async def test_a_rejected_key_says_where_it_came_from_never_what_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    async with serve_openai(FakeOpenAI(api_key="sk-the-right-one")) as server:
+        async with OpenAIChat("gpt-4o", base_url=server.base_url) as chat:
+            _, from_env = await failure(chat)
+        async with OpenAIEmbedder("text-embedding-3-small", base_url=server.base_url) as embedder:
+            try:
+                await embedder.embed(["x"])
+            except openai.AuthenticationError as error:
+                embedding = embedder.classify(error)
+        monkeypatch.delenv("OPENAI_API_KEY")
+        async with OpenAIChat("gpt-4o", base_url=server.base_url) as chat:
+            _, none = await failure(chat)
+    assert (from_env.kind, from_env.status, from_env.hint) == ("fatal_model", 401, "the key came from OPENAI_API_KEY")
+    assert embedding.hint == "the key came from OPENAI_API_KEY"
+    assert none.hint is not None
+    assert none.hint.startswith("no key was sent (OPENAI_API_KEY is not set")
+    for decision in (from_env, embedding, none):
+        assert SECRET not in f"{decision}"
+        assert "Incorrect API key provided" in decision.detail
+
+
+async def test_an_unknown_or_forbidden_model_is_fatal_for_the_model() -> None:
+    config = FakeOpenAI(known_models_only=True, forbidden_models=("gpt-4.1",))
+    async with serve_openai(config) as server:
+        async with OpenAIChat("ft:gpt-4o:nope", base_url=server.base_url) as chat:
+            _, unknown = await failure(chat)
+        async with OpenAIChat("gpt-4.1", base_url=server.base_url) as chat:
+            _, forbidden = await failure(chat)
+    assert (unknown.kind, unknown.status, unknown.hint) == ("fatal_model", 404, None)
+    assert "The model `ft:gpt-4o:nope` does not exist or you do not have access to it." in unknown.detail
+    assert (forbidden.kind, forbidden.status) == ("fatal_model", 403)
+    assert "does not have access to model `gpt-4.1`" in forbidden.detail
 
 
 def test_anything_else_is_fatal() -> None:
@@ -245,7 +317,7 @@ async def test_the_key_never_shows_in_reprs_or_error_details() -> None:
         async with OpenAIEmbedder("e", base_url=server.base_url, api_key=SECRET) as embedder:
             shown = repr(embedder)
     assert isinstance(error, openai.AuthenticationError)
-    assert decision.kind == "fatal"
+    assert decision.kind == "fatal_model"
     assert decision_500.kind == "transient"
     for text in (repr(chat), shown, str(error), repr(error), decision.detail, str(error_500), decision_500.detail):
         assert SECRET not in text
@@ -324,7 +396,7 @@ async def test_embedder_returns_vectors_in_order() -> None:
     assert vectors == [pytest.approx(d.embedding, abs=1e-6) for d in reference.data]
     assert short == []
     assert len(eight[0]) == 8
-    assert embedder.key == LimitKey("openai", "embeddings", "text-embedding-3-small")
+    assert embedder.key == LimitKey("openai", "embeddings", "text-embedding-3-small", server.base_url)
 
 
 async def test_embedder_classifies_like_the_chat_model() -> None:

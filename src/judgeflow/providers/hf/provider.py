@@ -17,23 +17,24 @@ Where a call goes depends on ``model`` and ``base_url``:
 ``HFEmbedder("sentence-transformers/...")``    the router's feature-extraction pipeline for that model
 =============================================  ================================================================
 
-How errors map (`classify_hf_error`):
+How errors map (`classify_hf_error`; the kinds are `judgeflow.protocol.calls.ErrorKind`):
 
 =================================================================  ==============================================
 ``HfHubHTTPError`` 429                                             ``rate_limited``; ``retry_after_s`` from
-                                                                   ``Retry-After`` (`judgeflow.calls.backoff`), else the
-                                                                   router's IETF ``RateLimit: "api";r=0;t=N``
-``HfHubHTTPError`` 408, 5xx                                        ``transient``; a 503 "model is currently
-                                                                   loading" body's ``estimated_time`` becomes
-                                                                   ``retry_after_s`` when no header says
-``InferenceTimeoutError``, ``TimeoutError``, connection errors     ``transient``
-(``httpx2.TransportError``), a malformed 2xx body
-``HfHubHTTPError`` 400, 401, 403, 404, 422 and any other 4xx       ``fatal``
-``OfflineModeIsEnabled`` (``HF_HUB_OFFLINE=1``), anything else     ``fatal``
+                                                                   ``Retry-After`` (`judgeflow.calls.backoff`), else
+                                                                   the router's IETF ``RateLimit: "api";r=0;t=N``
+``InferenceTimeoutError``, ``TimeoutError``, connection errors     ``unreachable``: the server is away
+(``httpx2.TransportError``), ``HfHubHTTPError`` 502, 503, 504      (a 503 "model is currently loading" too: its
+                                                                   ``estimated_time`` is in the detail)
+``HfHubHTTPError`` 401, 403, 404, ``OfflineModeIsEnabled``         ``fatal_model``: every call to this model here
+(``HF_HUB_OFFLINE=1``)                                             would fail alike (token, model, URL)
+``HfHubHTTPError`` 408, other 5xx; a malformed 2xx body            ``transient``
+``HfHubHTTPError`` 400, 422 and any other 4xx, anything else       ``fatal``: this request fails, the others go on
 =================================================================  ==============================================
 
 The token comes from ``token=`` or the ``HF_TOKEN`` environment variable; with neither, the client falls back to
-the token saved by ``hf auth login``, if any. It never appears in a repr or an ``ErrorDecision.detail``, and it is
+the token saved by ``hf auth login``, if any (a rejected token's ``hint`` says which of the three it was). It
+never appears in a repr or an ``ErrorDecision.detail``, and it is
 scrubbed from the text of the exceptions ``complete`` and ``embed`` raise (a server that echoes the Authorization
 header cannot leak it into a log).
 
@@ -50,7 +51,6 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 import httpx2
 import numpy as np
@@ -62,6 +62,7 @@ from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, Offlin
 from judgeflow.calls.backoff import parse_retry_after
 from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, LimitKey
 from judgeflow.protocol.messages import Usage
+from judgeflow.providers.urls import display_url
 
 __all__ = [
     "HFChat",
@@ -70,11 +71,13 @@ __all__ = [
     "classify_hf_error",
     "is_url",
     "pool_embeddings",
+    "token_source",
 ]
 
 _DETAIL_LIMIT = 500
 _HF_TOKEN_SHAPED = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
 _DEFAULT_BATCH = 32
+_ROUTER = "https://router.huggingface.co"  # where a Hub model id's calls go without a URL
 # IETF draft RateLimit header as the Hugging Face router sends it: '"api";r=0;t=55' (remaining r, reset in t s).
 _IETF_RATELIMIT = re.compile(r'"\w+"\s*;\s*r\s*=\s*(\d+)\s*;\s*t\s*=\s*(\d+)')
 
@@ -137,13 +140,22 @@ def _ietf_reset(headers: Mapping[str, str]) -> float | None:
     return float(match.group(2))
 
 
+def token_source(token: str | None, *, explicit: bool) -> str:
+    """Where a token came from, for messages (never the token)."""
+    if explicit:
+        return "the token passed as token"
+    if token is not None:
+        return "the token came from HF_TOKEN"
+    return "HF_TOKEN is not set: the token saved by `hf auth login` was sent, if there is one"
+
+
 def classify_hf_error(
-    error: BaseException, *, secret: str | None = None, now_epoch: float | None = None
+    error: BaseException, *, secret: str | None = None, now_epoch: float | None = None, token_hint: str | None = None
 ) -> ErrorDecision:
     """What the core should do about ``error`` raised by an ``AsyncInferenceClient`` call (see the module doc).
 
     ``secret`` is scrubbed from the detail; ``now_epoch`` (default: the wall clock) resolves HTTP-date
-    Retry-After headers.
+    Retry-After headers; ``token_hint`` (see `token_source`) is the hint of a rejected token.
     """
     detail = _describe(error, secret)
     if isinstance(error, HfHubHTTPError):
@@ -155,18 +167,24 @@ def classify_hf_error(
             if retry_after is None:
                 retry_after = _ietf_reset(response.headers)
             return ErrorDecision("rate_limited", detail, retry_after_s=retry_after, status=status)
+        if status in (401, 403, 404):
+            hint = token_hint if status in (401, 403) else None
+            return ErrorDecision("fatal_model", detail, status=status, hint=hint)
+        if status in (502, 503, 504):
+            loading = _estimated_time(error) if status == 503 else None
+            if loading is not None:
+                detail += f" (estimated time {loading:g} s)"
+            return ErrorDecision("unreachable", detail, retry_after_s=retry_after or loading, status=status)
         if status == 408 or status >= 500:
-            if retry_after is None and status == 503:
-                retry_after = _estimated_time(error)
             return ErrorDecision("transient", detail, retry_after_s=retry_after, status=status)
         return ErrorDecision("fatal", detail, status=status)
     if isinstance(error, InferenceTimeoutError | TimeoutError):
-        return ErrorDecision("transient", detail)
+        return ErrorDecision("unreachable", detail)
     if isinstance(error, OfflineModeIsEnabled):
-        # A ConnectionError subclass, but retrying cannot help: the environment forbids the call.
-        return ErrorDecision("fatal", detail)
+        # A ConnectionError subclass, but retrying cannot help: the environment forbids every call.
+        return ErrorDecision("fatal_model", detail, hint="HF_HUB_OFFLINE is set")
     if isinstance(error, httpx2.TransportError):
-        return ErrorDecision("transient", detail)
+        return ErrorDecision("unreachable", detail)
     if isinstance(error, MalformedResponseError | httpx2.DecodingError | json.JSONDecodeError):
         return ErrorDecision("transient", f"malformed response: {detail}")
     return ErrorDecision("fatal", detail)
@@ -248,14 +266,15 @@ class _HFModel(AsyncResource):
             raise ValueError(f"timeout_s must be a finite number > 0, got {timeout_s!r}")
         url = base_url if base_url is not None else (model if is_url(model) else None)
         # A URL may carry credentials (user info, a query token): names, keys and reprs show it without them.
-        self.model = _display_url(model) if is_url(model) else model
+        self.model = display_url(model) if is_url(model) else model
         self.name = self.model
         self.provider = provider
-        self.key = LimitKey(provider, self._endpoint, self.model)
-        self.url = _display_url(url) if url is not None else None
+        self.url = display_url(url) if url is not None else None
         """Where the calls go (without credentials); None when the Hugging Face router picks."""
+        self.key = LimitKey(provider, self._endpoint, self.model, self.url or _ROUTER)
         self._hub_model = None if is_url(model) else model
         self._token = token if token is not None else (os.environ.get("HF_TOKEN") or None)
+        self._token_hint = token_source(self._token, explicit=token is not None)
         self.timeout_s = timeout_s
         # With a URL the client ignores `provider` (it always speaks the hf-inference/TGI dialect to the URL).
         self._client = AsyncInferenceClient(
@@ -266,7 +285,7 @@ class _HFModel(AsyncResource):
         )
 
     def classify(self, error: BaseException) -> ErrorDecision:
-        return classify_hf_error(error, secret=self._token)
+        return classify_hf_error(error, secret=self._token, token_hint=self._token_hint)
 
     async def aclose(self) -> None:
         """Close the HTTP connections of the client (idempotent)."""
@@ -275,16 +294,6 @@ class _HFModel(AsyncResource):
     def __repr__(self) -> str:
         where = f", url={self.url!r}" if self.url is not None else ""
         return f"{type(self).__name__}(model={self.model!r}, provider={self.provider!r}{where})"
-
-
-def _display_url(url: str) -> str:
-    """The URL without user info or query (either could carry a credential)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    return f"{parts.scheme}://{netloc}{parts.path}"
 
 
 class HFChat(_HFModel):

@@ -227,7 +227,7 @@ class OpenAIFineTuner:
                     record["status"] = "missing"
                     _write_record(path, record)
                     raise FineTuneError(f"fine-tuning job {job_id} not found ({decision.detail})") from error
-                if decision.kind == "fatal" or failures >= self.retry.max_attempts:
+                if decision.kind in ("fatal", "fatal_model") or failures >= self.retry.max_attempts:
                     raise FineTuneError(
                         f"lost track of fine-tuning job {job_id} ({decision.detail}); it may still be running: "
                         f"run again to re-attach (the id is in {path})"
@@ -306,7 +306,9 @@ class OpenAIFineTuner:
                     return await call()
             except openai.OpenAIError as error:
                 decision = classify_openai_error(error, secret=client.api_key)
-                retryable = decision.kind == "rate_limited" or (retry_transient and decision.kind == "transient")
+                retryable = decision.kind == "rate_limited" or (
+                    retry_transient and decision.kind in ("transient", "unreachable")
+                )
                 if not retryable or attempt >= self.retry.max_attempts:
                     raise FineTuneError(f"{what} failed: {decision.detail}") from error
                 delay = backoff_delay(self.retry, attempt, jitter=random.random(), retry_after_s=decision.retry_after_s)

@@ -48,8 +48,19 @@ if TYPE_CHECKING:
     import httpx2
     import openai
 
-__all__ = ["LeanChatClient", "MalformedResponseError", "chat_body", "parse_chat_completion", "status_error"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "LeanChatClient",
+    "MalformedResponseError",
+    "chat_body",
+    "parse_chat_completion",
+    "server_text",
+    "status_error",
+]
 
+CONNECT_TIMEOUT_S = 10.0
+"""The longest a connection may take to open (a slow reply may take the whole ``timeout_s``): an address where
+nothing answers, not even a refusal, is noticed in seconds, within the run's grace for unreachable servers."""
 _MAX_CONNECTIONS = 1000  # the SDK's own default pool size; the core's gate is what limits calls in flight
 
 
@@ -115,6 +126,27 @@ def _status_errors() -> dict[int, type[openai.APIStatusError]]:
     }
 
 
+def server_text(body: object, *, limit: int = 300) -> str:
+    """The server's own words in an error body, whichever server sent it.
+
+    OpenAI (and Ollama, newer vLLM) send ``{"error": {"message": ...}}``; vLLM's auth ``{"error": "..."}``;
+    older vLLM the message at the top level; FastAPI servers (llama.cpp's, vLLM's unknown routes)
+    ``{"detail": ...}``; anything else is shown as text, cut at ``limit`` characters.
+    """
+    if isinstance(body, dict):
+        error = body.get("error")
+        for candidate in (
+            error.get("message") if isinstance(error, dict) else error,
+            body.get("message"),
+            body.get("detail"),
+        ):
+            if isinstance(candidate, str) and candidate.strip():
+                return candidate.strip()
+        return ""
+    text = " ".join(str(body).split()) if body else ""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def status_error(
     status: int, headers: Mapping[str, str] | list[tuple[str, str]], content: bytes, request: httpx2.Request
 ) -> openai.APIStatusError:
@@ -126,15 +158,11 @@ def status_error(
     text = content.decode("utf-8", errors="replace").strip()
     message = f"Error code: {status}"
     body: object = text
-    try:
+    with contextlib.suppress(ValueError):
         body = json.loads(text)
-    except ValueError:
-        pass
-    else:
-        error = body.get("error", body) if isinstance(body, dict) else None
-        detail = error.get("message") if isinstance(error, dict) else None
-        if isinstance(detail, str) and detail:
-            message += f" - {detail}"
+    detail = server_text(body)
+    if detail:
+        message += f" - {detail}"
     data = body.get("error", body) if isinstance(body, dict) else body
     cls = _status_errors().get(status, openai.InternalServerError if status >= 500 else openai.APIStatusError)
     return cls(message, response=response, body=data)
@@ -156,8 +184,9 @@ class LeanChatClient:
     """``POST {base_url}/chat/completions`` over one aiohttp session (see the module docstring).
 
     ``headers`` are sent with every request besides ``Authorization``, ``Content-Type`` and ``Accept`` (for
-    example ``OpenAI-Organization``). ``timeout_s`` bounds connecting and each wait for data, like the SDK's
-    ``timeout``. The proxy is taken from the environment (``HTTPS_PROXY``, ``NO_PROXY``...), as the SDK does.
+    example ``OpenAI-Organization``). ``timeout_s`` bounds each wait for data, like the SDK's ``timeout``, and
+    connecting too, up to `CONNECT_TIMEOUT_S`. The proxy is taken from the environment (``HTTPS_PROXY``,
+    ``NO_PROXY``...), as the SDK does.
     """
 
     def __init__(
@@ -225,7 +254,8 @@ class LeanChatClient:
             self._finalizer.detach()
         if self._holder is not None:  # a session of an earlier event loop, closed at that loop's shutdown
             await self._holder.aclose()
-        timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout_s, sock_read=self.timeout_s)
+        connect = min(self.timeout_s, CONNECT_TIMEOUT_S)
+        timeout = aiohttp.ClientTimeout(total=None, connect=connect, sock_read=self.timeout_s)
         holder = _hold_session(self._headers, timeout, _env_proxy(self.url))
         self._session = await holder.__anext__()
         self._holder = holder

@@ -10,21 +10,24 @@ the SDK's own exceptions at a tenth of the SDK's CPU per request (the SDK caps a
 per second, which is what limits a judge run against a fast server); embeddings, files and fine-tuning use the
 SDK.
 
-How errors map (`classify_openai_error`):
+How errors map (`classify_openai_error`; the kinds are `judgeflow.protocol.calls.ErrorKind`):
 
-===========================================================  ==================================================
-``RateLimitError`` (429)                                     ``rate_limited``; ``retry_after_s`` read from the
-                                                             response headers (`calls.backoff.parse_retry_after`)
-429 with code ``insufficient_quota``                         ``fatal``: the account is out of credit, waiting
-                                                             does not help
-``APIConnectionError``, ``APITimeoutError``, 408, 409, 5xx   ``transient``
-a malformed body (bad JSON, wrong shape)                     ``transient``, the detail says what was wrong
-400, 401, 403, 404, 422 and any other 4xx                    ``fatal``
-anything else                                                ``fatal``
-===========================================================  ==================================================
+============================================================  =================================================
+``RateLimitError`` (429)                                      ``rate_limited``; ``retry_after_s`` read from the
+                                                              response headers (`calls.backoff.parse_retry_after`)
+``APIConnectionError``, ``APITimeoutError`` (refused, reset,  ``unreachable``: the server is away; the detail
+DNS, TLS, timeouts), 502, 503, 504                            names the underlying error
+401, 403, 404, code ``model_not_found`` or ``invalid_api_key``  ``fatal_model``: every call to this model here
+(any status), 429 ``insufficient_quota``, 400                 would fail alike (a wrong key, model or URL, no
+``unsupported_parameter`` / ``unsupported_value``             credit, a parameter the model refuses)
+408, 409, 500 and other 5xx                                   ``transient``
+a malformed body (bad JSON, wrong shape)                      ``transient``, the detail says what was wrong
+400, 422, other 4xx, anything else                            ``fatal``: this request fails, the others go on
+============================================================  =================================================
 
 The API key never appears in a repr or in an ``ErrorDecision.detail``: details are scrubbed of the key the
-client holds and of anything shaped like an OpenAI key (OpenAI's own 401 messages echo a masked key).
+client holds and of anything shaped like an OpenAI key (OpenAI's own 401 messages echo a masked key). For a
+rejected key, ``hint`` says where the key came from (``OPENAI_API_KEY``, ``api_key=``...), never what it is.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from anyio.abc import AsyncResource
 from judgeflow.calls.backoff import parse_retry_after
 from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, LimitKey
 from judgeflow.providers.openai.http import LeanChatClient, MalformedResponseError
+from judgeflow.providers.urls import display_url
 
 if TYPE_CHECKING:
     import openai
@@ -57,6 +61,7 @@ __all__ = [
     "OpenAIEmbedder",
     "classify_openai_error",
     "is_local_url",
+    "key_source",
     "make_client",
 ]
 
@@ -68,6 +73,25 @@ _DETAIL_LIMIT = 500
 _KEY_SHAPED = re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_*.\-]{4,}")
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _OPENAI_URL = "https://api.openai.com/v1"  # the SDK's default base URL
+_KEY_VARIABLE = "OPENAI_API_KEY"
+# Statuses and codes that say every call to this model on this server fails alike (see the module docstring).
+_MODEL_STATUSES = frozenset({401, 403, 404})
+_MODEL_CODES = frozenset(
+    {"model_not_found", "invalid_api_key", "insufficient_quota", "unsupported_country_region_territory"}
+)
+_SHAPE_CODES = frozenset({"unsupported_parameter", "unsupported_value"})
+_AWAY_STATUSES = frozenset({502, 503, 504})  # a gateway answering for a backend that is not there
+
+
+def key_source(key: str, *, explicit: bool) -> str:
+    """Where a key came from, for messages (never the key): the argument, the environment, or the placeholder."""
+    if explicit:
+        return "the key passed as api_key"
+    if key == LOCAL_API_KEY:
+        return f"no key was sent ({_KEY_VARIABLE} is not set; a local URL gets a placeholder)"
+    if key == os.environ.get(_KEY_VARIABLE):
+        return f"the key came from {_KEY_VARIABLE}"
+    return "the key of the OpenAI client passed in"
 
 
 class MissingAPIKeyError(RuntimeError):
@@ -95,7 +119,7 @@ def make_client(base_url: str | None = None, api_key: str | None = None, timeout
 def _connection(base_url: str | None, api_key: str | None) -> tuple[str | None, str]:
     """The base URL (None: the SDK's default) and key `make_client` uses, from the arguments or the environment."""
     url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-    key = api_key or os.environ.get("OPENAI_API_KEY") or None
+    key = api_key or os.environ.get(_KEY_VARIABLE) or None
     if key is None:
         if url is None or not is_local_url(url):
             where = urlsplit(url).hostname if url else "api.openai.com"
@@ -127,16 +151,20 @@ def _describe(error: BaseException, secret: str | None) -> str:
 
         if isinstance(error, openai.APIError):
             message = error.message
+        if isinstance(error, openai.APIConnectionError) and error.__cause__ is not None:
+            # The SDK says only "Connection error."; what failed (refused, DNS, TLS...) is in its cause.
+            cause = error.__cause__
+            message = f"{message} ({type(cause).__name__}: {' '.join(str(cause).split())})"
     return _scrub(f"{type(error).__name__}: {message}" if message else type(error).__name__, secret)
 
 
 def classify_openai_error(
-    error: BaseException, *, secret: str | None = None, now_epoch: float | None = None
+    error: BaseException, *, secret: str | None = None, now_epoch: float | None = None, key_hint: str | None = None
 ) -> ErrorDecision:
     """What the core should do about ``error`` raised by an ``openai`` call (see the module docstring).
 
     ``secret`` is scrubbed from the detail; ``now_epoch`` (default: the wall clock) resolves HTTP-date
-    Retry-After headers.
+    Retry-After headers; ``key_hint`` (where the key came from, see `key_source`) is the hint of a rejected key.
     """
     detail = _describe(error, secret)
     if isinstance(error, MalformedResponseError | json.JSONDecodeError):
@@ -148,19 +176,25 @@ def classify_openai_error(
 
     if isinstance(error, openai.APIStatusError):
         status = error.status_code
+        code = error.code if isinstance(error.code, str) else None
+        if code is not None and code not in detail:
+            detail = _scrub(f"{detail} (code {code})", secret)
+        if code in _MODEL_CODES or status in _MODEL_STATUSES or (status == 400 and code in _SHAPE_CODES):
+            hint = key_hint if status in (401, 403) or code == "invalid_api_key" else None
+            return ErrorDecision("fatal_model", detail, status=status, hint=hint)
         if status == 429:
-            if error.code == "insufficient_quota":
-                return ErrorDecision("fatal", detail, status=status)
             now = time.time() if now_epoch is None else now_epoch
             retry_after = parse_retry_after(error.response.headers, now_epoch=now)
             return ErrorDecision("rate_limited", detail, retry_after_s=retry_after, status=status)
+        if status in _AWAY_STATUSES:
+            return ErrorDecision("unreachable", detail, status=status)
         if status in (408, 409) or status >= 500:
             return ErrorDecision("transient", detail, status=status)
         return ErrorDecision("fatal", detail, status=status)
     if isinstance(error, openai.APIResponseValidationError):
         return ErrorDecision("transient", f"malformed response: {detail}", status=error.status_code)
     if isinstance(error, openai.APIConnectionError):  # APITimeoutError included
-        return ErrorDecision("transient", detail)
+        return ErrorDecision("unreachable", detail)
     if isinstance(error, pydantic.ValidationError):
         return ErrorDecision("transient", f"malformed response: {detail}")
     return ErrorDecision("fatal", detail)
@@ -209,16 +243,17 @@ class _OpenAIModel(AsyncResource):
         self.model = model
         self.name = model
         self.provider = provider
-        self.key = LimitKey(provider, self._endpoint, model)
         self._timeout_s = timeout_s
         self._owns_client = client is None
         # The core retries; a shared client is copied (same connection pool) with the SDK's retries off.
         self._client = (
             make_client(base_url, api_key, timeout_s) if client is None else client.with_options(max_retries=0)
         )
+        self.key = LimitKey(provider, self._endpoint, model, display_url(str(self._client.base_url)))
+        self._key_hint = key_source(self._client.api_key, explicit=api_key is not None)
 
     def classify(self, error: BaseException) -> ErrorDecision:
-        return classify_openai_error(error, secret=self._client.api_key)
+        return classify_openai_error(error, secret=self._client.api_key, key_hint=self._key_hint)
 
     @property
     def base_url(self) -> str:
@@ -262,7 +297,6 @@ class OpenAIChat(AsyncResource):
         self.model = model
         self.name = model
         self.provider = provider
-        self.key = LimitKey(provider, "chat.completions", model)
         headers: dict[str, str] = {}
         if client is not None:
             url, key = str(client.base_url), client.api_key
@@ -276,14 +310,16 @@ class OpenAIChat(AsyncResource):
         if project:
             headers["OpenAI-Project"] = project
         self._secret = key
+        self._key_hint = key_source(key, explicit=api_key is not None)
         self._lean = LeanChatClient(url, key, headers=headers, timeout_s=timeout_s)
+        self.key = LimitKey(provider, "chat.completions", model, display_url(url))
 
     async def complete(self, request: ChatRequest) -> ChatResult:
         """One attempt at a completion; an empty or null reply is returned as ``""`` (the parser decides)."""
         return await self._lean.complete(self.model, request)
 
     def classify(self, error: BaseException) -> ErrorDecision:
-        return classify_openai_error(error, secret=self._secret)
+        return classify_openai_error(error, secret=self._secret, key_hint=self._key_hint)
 
     @property
     def base_url(self) -> str:
