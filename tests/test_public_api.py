@@ -27,6 +27,7 @@ EXPECTED = [
     "QuestionWriter",
     "Retriever",
     "Router",
+    "RunStopped",
     "ScoreUpdate",
     "Scored",
     "Scorer",

@@ -117,10 +117,12 @@ async def test_all_openai_config_runs_every_role_through_one_context(
             assert {"gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo", "text-embedding-3-small"} <= set(ledger.models)
             assert resources.budget.max_usd == 5.0
             assert resources.budget.spent_usd == pytest.approx(ledger.total_usd)
-            teacher = resources.registry.gate(LimitKey("openai", "chat.completions", "gpt-4o")).limits
+            teacher = resources.registry.gate(LimitKey("openai", "chat.completions", "gpt-4o", server.base_url)).limits
             assert (teacher.rpm, teacher.tpm, teacher.max_in_flight) == (6000, 1_000_000, 5)
             # The writer and the answerer share gpt-4o-mini: one gate with the stricter cap.
-            shared = resources.registry.gate(LimitKey("openai", "chat.completions", "gpt-4o-mini")).limits
+            shared = resources.registry.gate(
+                LimitKey("openai", "chat.completions", "gpt-4o-mini", server.base_url)
+            ).limits
             assert shared.max_in_flight == 3
         assert server.stats.responses[401] == 0
 
@@ -271,7 +273,7 @@ async def test_openai_trainer_fine_tunes_the_student_model_on_its_server(
             reply = await judge.judge(ITEM)
             assert reply.model == ft_id
             assert isinstance(parse_judge_reply(reply.text), Scored)
-            gate = resources.registry.gate(LimitKey("openai", "chat.completions", ft_id))
+            gate = resources.registry.gate(LimitKey("openai", "chat.completions", ft_id, server.base_url))
             assert gate.limits.max_in_flight == 2
             assert resources.ledger.get(ft_id).cost_usd > 0  # priced as ft:gpt-4o-mini
 
@@ -303,7 +305,7 @@ async def test_resolve_judges_with_a_base_url(monkeypatch: pytest.MonkeyPatch) -
             assert judges[0][1].max_tokens == 50
             reply = await judges[0][1].judge(ITEM)
             assert isinstance(parse_judge_reply(reply.text), Scored)
-            limits = resources.registry.gate(LimitKey("openai", "chat.completions", "gpt-4o")).limits
+            limits = resources.registry.gate(LimitKey("openai", "chat.completions", "gpt-4o", server.base_url)).limits
             assert (limits.max_in_flight, limits.rpm) == (3, 600)
             assert resources.budget.max_usd == 1.0
             assert resources.ledger.get("gpt-4o").calls == 1

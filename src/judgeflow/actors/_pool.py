@@ -3,7 +3,8 @@
 Written once so that every actor gets the same guarantees: the outbox is closed when the actor ends (normally,
 by error or by cancellation), ``task_status.started()`` is called only when the workers are about to run,
 cancellation is never swallowed, and a failure on one item is published as `ItemFailed` and counted without
-stopping the others. Items and counts are published as events with the bus's non-blocking ``publish``.
+stopping the others; a `RunStopped` (the run cannot go on) ends the actor instead. Items and counts are
+published as events with the bus's non-blocking ``publish``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from anyio.abc import TaskStatus
 
 from judgeflow.protocol.bus import Publish
 from judgeflow.protocol.channels import Receiver, Sender
+from judgeflow.protocol.errors import RunStopped
 from judgeflow.protocol.events import ActorFinished, ActorStarted, ItemDone, ItemFailed
 
 __all__ = ["PoolCounters", "describe_error", "run_pool"]
@@ -52,7 +54,8 @@ async def run_pool(
     """Run ``handle`` on every inbox item with ``workers`` concurrent workers; send results to ``outbox``.
 
     ``handle`` returning ``None`` means "nothing to pass on" (not an error). An exception from ``handle`` is
-    published as `ItemFailed` and the worker goes on; cancellation always propagates.
+    published as `ItemFailed` and the worker goes on, except `RunStopped`, which propagates (named after this
+    actor) and ends the actor and the run; cancellation always propagates.
     """
     if workers < 1:
         raise ValueError(f"{name}: workers must be >= 1, got {workers}")
@@ -63,6 +66,11 @@ async def run_pool(
             counters.items_in += 1
             try:
                 result = await handle(item)
+            except RunStopped as stop:
+                # The run cannot go on (an unusable model, a server away too long): not this item's failure.
+                if stop.role is None:
+                    stop.role = name
+                raise
             except Exception as error:
                 counters.failed += 1
                 publish(ItemFailed(name, item_id(item), describe_error(error)))

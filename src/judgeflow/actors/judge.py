@@ -12,7 +12,9 @@ questions. When training produced no student, each of them gets a `Failed` verdi
 accounted for.
 
 Each reply arrives with its verdict, read once where the reply was received (`judgeflow.protocol.models`); a
-provider failure becomes a `Failed` verdict on that item with the error in one line, and the run goes on.
+provider failure becomes a `Failed` verdict on that item with the error in one line, and the run goes on. A
+`judgeflow.protocol.errors.RunStopped` (an unusable model, a server away too long) is not the item's failure: it
+propagates, the run stops, and the item stays pending for ``--resume``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from anyio.abc import TaskStatus
 from judgeflow.calls.timing import CallTimer, timed_call
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Channel, Receiver, Sender
+from judgeflow.protocol.errors import RunStopped
 from judgeflow.protocol.events import ActorFinished, ActorStarted, ItemDone, TrainingStatus
 from judgeflow.protocol.messages import Answer, JudgeInput, Judgement, JudgeReply, StudentReady
 from judgeflow.protocol.models import BatchJudgeModel, JudgeModel
@@ -99,6 +102,8 @@ class Judge:
                 reply = await timed_call(
                     lambda: model.judge(judge_input(answer)), publish=self.publish, actor=self.name, model=model.name
                 )
+            except RunStopped:
+                raise  # not this item's fault: the run stops, and the item stays pending
             except Exception as error:
                 return Judgement(answer, self.name, model.name, Failed(describe_error(error)), raw="", at=time.time())
             return _judgement(answer, self.name, reply, time.time())
@@ -118,6 +123,9 @@ class Judge:
         timer = CallTimer(self.publish, self.name, model.name)
         try:
             replies = model.judge_batch([judge_input(answer) for answer in answers])
+        except RunStopped:
+            timer.failed()
+            raise
         except Exception as error:
             timer.failed()
             failed = Failed(describe_error(error))

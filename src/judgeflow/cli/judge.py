@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from judgeflow.cli.errors import UserError, fail, run_async, user_errors
+from judgeflow.cli.errors import RunStoppedExit, UserError, fail, run_async, stopped, user_errors
 
 __all__ = ["judge_command"]
 
@@ -30,6 +30,8 @@ def judge_command(args: argparse.Namespace) -> int:
             max_cost_usd=args.max_cost,
             seed=args.seed,
             label_threshold=args.label_threshold,
+            grace_s=args.grace,
+            outage_limit_s=args.outage_limit,
         )
     except user_errors() as error:
         return fail(error)
@@ -54,6 +56,8 @@ def judge_command(args: argparse.Namespace) -> int:
         summary = run_async(go)
     except UserError as error:
         return fail(error.error)
+    except RunStoppedExit as stop:
+        return stopped(stop.error, _resume_command(args))
     if summary is None:
         print(f"judgeflow: quit before judging finished; verdicts so far are in {args.out}", file=sys.stderr)
         return 130
@@ -75,3 +79,15 @@ def judge_command(args: argparse.Namespace) -> int:
     if summary.cost_usd > 0:
         print(f"Cost: {summary.cost_usd:.4f} USD (every distinct paid call counted once, earlier runs included)")
     return 0
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    """The command that continues this judge run (the same items, output and judges, with ``--resume``)."""
+    import shlex
+
+    words = ["judgeflow", "judge", str(args.items), "--out", str(args.out)]
+    for judge in args.judges or []:
+        words += ["--judge", judge]
+    if args.base_url:
+        words += ["--base-url", args.base_url]
+    return shlex.join([*words, "--resume"])

@@ -47,6 +47,7 @@ def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument(
         "--max-cost", type=float, metavar="USD", help="stop starting paid calls before spending would pass this"
     )
+    _waits(run, default=None)
 
 
 def _judge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,6 +93,27 @@ def _judge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     judge.add_argument("--restart", action="store_true", help="start over even though --out holds earlier verdicts")
     judge.add_argument("--cache", type=Path, metavar="DIR", help="a response cache shared across runs")
+    _waits(judge, default=10.0, limit=600.0)
+
+
+def _waits(command: argparse.ArgumentParser, *, default: float | None, limit: float | None = None) -> None:
+    """How long a run waits for a server that does not answer (``[calls]`` in a config file)."""
+    where = "" if default is None else f" (default {default:g})"
+    command.add_argument(
+        "--grace",
+        type=float,
+        default=default,
+        metavar="S",
+        help=f"stop when a server has not answered once for S seconds{where}: a wrong URL or a closed port",
+    )
+    where = "" if limit is None else f" (default {limit:g})"
+    command.add_argument(
+        "--outage-limit",
+        type=float,
+        default=limit,
+        metavar="S",
+        help=f"wait this long for a server that went away mid-run before stopping{where}; calls pause, none fail",
+    )
 
 
 def _watch(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

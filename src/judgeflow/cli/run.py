@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from judgeflow.cli.errors import UserError, fail, run_async, user_errors
+from judgeflow.cli.errors import RunStoppedExit, UserError, fail, run_async, stopped, user_errors
 
 __all__ = ["run_command"]
 
 
 def run_command(args: argparse.Namespace) -> int:
     from judgeflow.flows.pipeline import open_pipeline, stored_config
-    from judgeflow.inputs.config import BudgetConfig, PipelineConfig, load_config
+    from judgeflow.inputs.config import BudgetConfig, CallsConfig, PipelineConfig, load_config
     from judgeflow.report.markdown import render_markdown
 
     try:
@@ -32,6 +32,12 @@ def run_command(args: argparse.Namespace) -> int:
             changes["seed"] = args.seed
         if args.max_cost is not None:
             changes["budget"] = BudgetConfig(max_cost_usd=args.max_cost)
+        if args.grace is not None or args.outage_limit is not None:
+            calls = config.calls
+            changes["calls"] = CallsConfig(
+                grace_s=calls.grace_s if args.grace is None else args.grace,
+                outage_limit_s=calls.outage_limit_s if args.outage_limit is None else args.outage_limit,
+            )
         config = dataclasses.replace(config, **changes)
     except user_errors() as error:
         return fail(error)
@@ -60,6 +66,9 @@ def run_command(args: argparse.Namespace) -> int:
         report = run_async(go)
     except UserError as error:
         return fail(error.error)
+    except RunStoppedExit as stop:
+        folder = folders[0] if folders else config.out_dir
+        return stopped(stop.error, f"judgeflow run --resume {folder}")
     if report is None:
         print(f"judgeflow: quit before the run finished; what was done is in {folders[0]}")
         return 130

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from judgeflow.calls.health import HealthPolicy
 from judgeflow.calls.index import EmbeddingIndex
 from judgeflow.calls.roles import LLMAnswerer, LLMQuestionWriter
 from judgeflow.core.pricing import DEFAULT_PRICES, parse_price_table
@@ -27,6 +28,7 @@ from judgeflow.inputs.config import ConfigError, PipelineConfig, RoleConfig
 from judgeflow.inputs.corpus import load_corpus
 from judgeflow.inputs.documents import load_documents
 from judgeflow.protocol.bus import Publish
+from judgeflow.protocol.errors import RunStopped
 from judgeflow.protocol.messages import Document
 from judgeflow.protocol.models import (
     AnswerModel,
@@ -101,7 +103,10 @@ async def build_components(
         prompts = build_prompts(config.prompts)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    maker = ModelMaker(publish=publish, max_cost_usd=config.budget.max_cost_usd, prices=prices, cache=cache)
+    health = HealthPolicy(grace_s=config.calls.grace_s, outage_limit_s=config.calls.outage_limit_s)
+    maker = ModelMaker(
+        publish=publish, max_cost_usd=config.budget.max_cost_usd, prices=prices, cache=cache, health=health
+    )
     try:
         components = await _build(config, maker, prompts, cache_dir)
     except BaseException:
@@ -172,9 +177,13 @@ async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, ca
         index = BM25Index.from_documents(documents, max_words=config.chunk_words)
     else:
         embedder = maker.embedder(roles.retriever, "roles.retriever")
-        index = await EmbeddingIndex.build(
-            documents, embedder, context=context, chunk_words=config.chunk_words, batch_size=_EMBED_BATCH
-        )
+        try:
+            index = await EmbeddingIndex.build(
+                documents, embedder, context=context, chunk_words=config.chunk_words, batch_size=_EMBED_BATCH
+            )
+        except RunStopped as stop:  # the index is built before any actor runs: name the role here
+            stop.role = stop.role or "retriever"
+            raise
     return Components(
         documents=documents,
         writer=writer,

@@ -28,11 +28,13 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from judgeflow.actors import Judge, Router, Scorer
+from judgeflow.calls.health import HealthPolicy
 from judgeflow.flows.wiring import resolve_judges
-from judgeflow.inputs.config import JudgingConfig
+from judgeflow.inputs.config import ConfigError, JudgingConfig
 from judgeflow.inputs.items import check_items, iter_items
 from judgeflow.protocol.bus import EventBus, Publish, null_publish
 from judgeflow.protocol.channels import Channel, Sender
+from judgeflow.protocol.errors import find_stop
 from judgeflow.protocol.events import ActorFinished, ActorStarted, Event, RunFinished, RunStarted
 from judgeflow.protocol.messages import Answer, Judgement, ScoreUpdate
 from judgeflow.protocol.models import JudgeModel
@@ -41,7 +43,7 @@ from judgeflow.report.pages import JudgeReport, write_judge_report
 from judgeflow.runs.context import open_run
 from judgeflow.runs.folder import JsonlSink
 from judgeflow.runs.records import judgement_from_record, judgement_record
-from judgeflow.runs.store import RunStore
+from judgeflow.runs.store import META_CONFIG, RunStore
 
 __all__ = ["JudgeSummary", "JudgingRun", "judge_file", "open_judging"]
 
@@ -109,8 +111,10 @@ async def open_judging(
                 restart=restart,
                 cache_dir=cache_dir,
                 holder=str(config.out),
+                ignore=("judges",),
             )
         )
+        await _check_judges(context.store, config)
         judges, resources = await resolve_judges(
             config.judges,
             base_url=config.base_url,
@@ -122,6 +126,7 @@ async def open_judging(
             timeout_s=config.timeout_s,
             publish=bus.publish,
             cache=context.cache,
+            health=HealthPolicy(grace_s=config.grace_s, outage_limit_s=config.outage_limit_s),
         )
         await stack.enter_async_context(resources)
         tg = await stack.enter_async_context(anyio.create_task_group())
@@ -155,6 +160,19 @@ async def open_judging(
             yield run
         finally:
             tg.cancel_scope.cancel()
+
+
+async def _check_judges(store: RunStore, config: JudgingConfig) -> None:
+    """A resumed run may drop or replace a judge that judged nothing (a model name the server did not know, fixed
+    since), not one whose verdicts the output holds."""
+    stored = await store.get_meta(META_CONFIG)
+    earlier = json.loads(stored).get("judges", []) if stored else []
+    for judge in earlier:
+        if judge not in config.judges and await store.done_items("judgement", judge, include_failed=True):
+            raise ConfigError(
+                f"{config.out} holds verdicts of the judge {judge!r}, which is not among the judges now "
+                f"({', '.join(config.judges)}); resume it with the same judges, or use --restart to start over"
+            )
 
 
 async def _read(
@@ -343,7 +361,11 @@ def _write_reports(config: JudgingConfig, summary: JudgeSummary, costs: dict[str
 
 
 def _reason(error: BaseException) -> str:
-    """One line for the dashboard's failed banner: the first error of a task group's tree, by type and text."""
+    """One line for the dashboard's failed banner: why the run stopped, or the first error of a task group's tree,
+    by type and text."""
+    stop = find_stop(error)
+    if stop is not None:
+        return stop.message
     while isinstance(error, BaseExceptionGroup) and error.exceptions:
         error = error.exceptions[0]
     text = str(error)

@@ -51,6 +51,7 @@ from judgeflow.flows.components import Components, local_components
 from judgeflow.inputs.config import ConfigError, PipelineConfig, config_from_data
 from judgeflow.protocol.bus import EventBus
 from judgeflow.protocol.channels import Channel, ChannelStats, Valve
+from judgeflow.protocol.errors import find_stop
 from judgeflow.protocol.events import Event, RunFinished, RunStarted
 from judgeflow.protocol.messages import (
     Answer,
@@ -188,7 +189,7 @@ def stored_config(folder: Path) -> PipelineConfig:
 CONFIG_FILE = "config.json"
 TRAINING_FILE = "train.jsonl"
 # What a resumed run may change: where it runs, how fast, and how much more it may spend.
-_MAY_CHANGE_ON_RESUME = ("out_dir", "workers", "channel_capacity", "budget", "trainer.poll_interval_s")
+_MAY_CHANGE_ON_RESUME = ("out_dir", "workers", "channel_capacity", "budget", "calls", "trainer.poll_interval_s")
 
 
 async def _run(
@@ -202,6 +203,7 @@ async def _run(
     bus, publish, out_dir = run.bus, run.bus.publish, run.out_dir
     started = time.perf_counter()
     ok = False
+    why = "the run did not finish"
     capacity = config.channel_capacity
 
     def channel(name: str) -> Channel[Any]:
@@ -382,8 +384,13 @@ async def _run(
             )
             await anyio.to_thread.run_sync(_write_report, out_dir, run.report)
             ok = True
+        except BaseException as error:
+            stop = find_stop(error)
+            if stop is not None:
+                why = stop.message
+            raise
         finally:
-            publish(RunFinished(str(out_dir), ok, "" if ok else "the run did not finish"))
+            publish(RunFinished(str(out_dir), ok, "" if ok else why))
             bus.close()
             run._done.set()
 

@@ -30,6 +30,7 @@ from anyio.abc import AsyncResource
 from judgeflow.calls.budget import Budget
 from judgeflow.calls.context import CallContext
 from judgeflow.calls.gate import GateRegistry, Limits
+from judgeflow.calls.health import HealthPolicy
 from judgeflow.calls.roles import LLMJudge
 from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price
 from judgeflow.core.prompts import DEFAULT_JUDGE_PROMPT, JudgePrompt
@@ -83,6 +84,7 @@ class ModelMaker:
         max_cost_usd: float | None,
         prices: Mapping[str, Price],
         cache: ResponseCache | None = None,
+        health: HealthPolicy | None = None,
     ) -> None:
         self.limits: dict[LimitKey, Limits] = {}
         context = CallContext.create(
@@ -91,6 +93,7 @@ class ModelMaker:
             max_cost_usd=max_cost_usd,
             prices=prices,
             cache=cache,
+            health=health,
         )
         self.resources = RunResources(context)
         self._clients: dict[str | None, openai.AsyncOpenAI] = {}
@@ -221,6 +224,7 @@ async def resolve_judges(
     timeout_s: float = 60.0,
     publish: Publish = null_publish,
     cache: ResponseCache | None = None,
+    health: HealthPolicy | None = None,
 ) -> tuple[list[tuple[str, JudgeModel]], RunResources]:
     """Each spec as ``(spec, judge)``, in order, and the resources the provider judges share.
 
@@ -229,10 +233,11 @@ async def resolve_judges(
     from ``OPENAI_API_KEY`` / ``HF_TOKEN`` only. ``concurrency``, ``rpm`` and ``tpm`` limit each provider model;
     ``max_cost`` (USD) caps what all of them together may spend; ``max_tokens`` caps each reply, which also makes
     the budget's per-call reservations tight (without it each call reserves
-    `judgeflow.calls.context.ASSUMED_OUTPUT_TOKENS` of output). Close the resources when judging is done
+    `judgeflow.calls.context.ASSUMED_OUTPUT_TOKENS` of output). ``health`` says how long calls wait for a server
+    that does not answer before the run stops. Close the resources when judging is done
     (``async with resources:``); on an error, whatever was opened is closed before it propagates.
     """
-    maker = ModelMaker(publish=publish, max_cost_usd=max_cost, prices=DEFAULT_PRICES, cache=cache)
+    maker = ModelMaker(publish=publish, max_cost_usd=max_cost, prices=DEFAULT_PRICES, cache=cache, health=health)
     judges: list[tuple[str, JudgeModel]] = []
     try:
         for spec in specs:

@@ -17,6 +17,7 @@ from judgeflow.inputs.corpus import CITIES
 
 __all__ = [
     "BudgetConfig",
+    "CallsConfig",
     "ConfigError",
     "DocumentsConfig",
     "JudgingConfig",
@@ -157,6 +158,28 @@ class BudgetConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CallsConfig:
+    """How long the run waits for a server that does not answer (`judgeflow.calls.health`).
+
+    ``grace_s``: while the server has not answered once in this run (a wrong URL, a closed port, a TLS or DNS
+    error stop the run this soon). ``outage_limit_s``: once it has (a server that goes away in the middle of a
+    run is waited for this long; the calls pause, no item fails).
+    """
+
+    grace_s: float = 10.0
+    outage_limit_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        _check_waits(self.grace_s, self.outage_limit_s)
+
+
+def _check_waits(grace_s: float, outage_limit_s: float) -> None:
+    for name, value in (("grace_s", grace_s), ("outage_limit_s", outage_limit_s)):
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < float("inf"):
+            raise ConfigError(f"{name} must be a number of seconds >= 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class PipelineConfig:
     """What to run. The defaults are the embedded default: bundled corpus, local stand-in models."""
 
@@ -175,6 +198,7 @@ class PipelineConfig:
     roles: RolesConfig = field(default_factory=RolesConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
     prices: dict[str, Any] = field(default_factory=dict)
     prompts: dict[str, str] = field(default_factory=dict)
 
@@ -245,10 +269,13 @@ class JudgingConfig:
     n_resamples: int = 2000
     batch_size: int = 256
     label_threshold: float = 4.0  # with true/false labels: a score at or above it says "true"
+    grace_s: float = 10.0
+    outage_limit_s: float = 600.0
 
     def __post_init__(self) -> None:
         if not self.judges:
             raise ConfigError("name at least one judge")
+        _check_waits(self.grace_s, self.outage_limit_s)
         for name in ("concurrency", "n_resamples", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -269,6 +296,7 @@ _TABLES: dict[str, type[Any]] = {
     "roles": RolesConfig,
     "trainer": TrainerConfig,
     "budget": BudgetConfig,
+    "calls": CallsConfig,
 }
 _ROLE_TABLES = {"question_writer", "retriever", "answerer", "teacher", "student"}
 

@@ -5,8 +5,8 @@
 
 - a store that holds work (an item or a paid call) belongs to a run: continuing it needs ``resume``, starting over
   needs ``restart`` (which forgets the store and whatever else the entry point names), anything else is refused;
-- a store that holds no work is started afresh, so a run that stopped before doing anything (a bad input line, a
-  config error) is simply run again;
+- a store that holds no work is started afresh, resumed or not, so a run that stopped before doing anything (a
+  bad input line, a config error, a model name the server does not know) is simply run again, fixed;
 - a resumed run must have the same configuration, except the keys the entry point lets change (``ignore``);
   `judgeflow.runs.store.ConfigMismatch` names the keys that differ.
 
@@ -80,11 +80,13 @@ async def open_run(
         _forget(folder, filename, forget)
     async with AsyncExitStack() as stack:
         store = await stack.enter_async_context(await RunStore.open(folder, filename=filename))
-        if not resume and await store.holds_work():
+        work = await store.holds_work()
+        if not resume and work:
             shown = holder or str(folder)
             raise ConfigError(f"{shown} already holds a run: use --resume to continue it or --restart to start over")
-        if not resume:
-            # Nothing was done: whatever the store remembers (an earlier config) can go.
+        if not work:
+            # Nothing was done (a run stopped before its first result, by a wrong model or URL): whatever the
+            # store remembers (an earlier config) can go, so a resume with the mistake fixed is a fresh start.
             await store.aclose()
             _forget(folder, filename, forget)
             store = await stack.enter_async_context(await RunStore.open(folder, filename=filename))
