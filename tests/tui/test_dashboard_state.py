@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from judgeflow.protocol.events import (
@@ -18,11 +20,14 @@ from judgeflow.protocol.events import (
     RunFinished,
     RunStarted,
     ScoreUpdate,
+    ServerDown,
+    ServerUp,
     TrainingStatus,
 )
 from judgeflow.protocol.messages import Usage
 from judgeflow.tui.series import Eta, PerSecond
 from judgeflow.tui.state import DashboardState
+from judgeflow.tui.summaries import render_status
 from judgeflow.tui.views import score_level
 
 METRICS = {"pearson": 0.5, "spearman": 0.4, "kendall": 0.3, "kappa": 0.2, "exact": 0.6, "within1": 0.9, "mae": 0.7}
@@ -508,3 +513,21 @@ def test_judge_mode_from_the_caller_before_the_run_says_so() -> None:
     snapshot = state.snapshot(1.0)
     assert [view.name for view in snapshot.actors] == ["openai:gpt-4o"]
     assert snapshot.progress.total is None
+
+
+def test_a_server_away_is_shown_until_it_answers_again() -> None:
+    state = DashboardState(mode="judge")
+    fold_all(state, judge_run_events(seconds=2))
+    since = 1_700_000_000.0
+    state.fold(ServerDown("openai", "http://127.0.0.1:9/v1", since, "refused", probes=0), 3.0)
+    state.fold(ServerDown("openai", "http://127.0.0.1:9/v1", since, "refused", probes=3), 4.0)
+    snapshot = state.snapshot(4.0)
+    at = time.strftime("%H:%M:%S", time.localtime(since))
+    assert [outage.line() for outage in snapshot.outages] == [
+        f"server unreachable since {at}, retrying (tried 4 times): http://127.0.0.1:9/v1"
+    ]
+    status = render_status(snapshot, paused=False).plain
+    assert status.startswith(f" ⚠ server unreachable since {at}, retrying (tried 4 times): http://127.0.0.1:9/v1 ")
+    state.fold(ServerUp("openai", "http://127.0.0.1:9/v1", down_s=5.0), 5.0)
+    assert state.snapshot(5.0).outages == ()
+    assert render_status(state.snapshot(5.0), paused=False).plain.startswith(" ● judging ")

@@ -30,7 +30,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from judgeflow.protocol.bus import batches
-from judgeflow.protocol.events import BudgetExhausted, CallRetry, Event, ItemFailed, Missed, RunFinished
+from judgeflow.protocol.events import BudgetExhausted, CallRetry, Event, ItemFailed, Missed, RunFinished, ServerDown
 
 __all__ = [
     "LOG_FILENAME",
@@ -169,7 +169,7 @@ def event_fields(event: object) -> dict[str, Any]:
     return fields if isinstance(fields, dict) else {"value": fields}
 
 
-_WARNINGS = (ItemFailed, CallRetry, BudgetExhausted, Missed)
+_WARNINGS = (ItemFailed, CallRetry, BudgetExhausted, Missed, ServerDown)
 _RESERVED = frozenset({"event", "level", "timestamp", "exception"})
 
 

@@ -2,7 +2,8 @@
 
 The display is chosen once, at start, and only observes events: it folds them into counters and repaints on its
 own timer, so however slow the terminal, the actors never wait for it. The plain display writes a progress line
-to stderr every ``interval`` seconds and the final summary to stdout, which keeps stdout clean for pipes.
+to stderr every ``interval`` seconds (and at once when a server goes away or comes back: "server unreachable
+since 14:02:11, retrying") and the final summary to stdout, which keeps stdout clean for pipes.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ from judgeflow.protocol.events import (
     RunFinished,
     RunStarted,
     ScoreUpdate,
+    ServerDown,
+    ServerUp,
     TrainingStatus,
 )
+
+from .views import OutageView
 
 __all__ = ["PlainDisplay", "ProgressState"]
 
@@ -45,6 +50,8 @@ class ProgressState:
         self.last_errors: list[str] = []
         self.totals: dict[str, int] = {}
         """How many items each actor will get, when the run says so (a judge run names its judges' totals)."""
+        self.outages: dict[str, OutageView] = {}
+        """Servers that do not answer right now."""
 
     def fold(self, event: Event) -> None:
         if isinstance(event, ItemDone):
@@ -60,6 +67,10 @@ class ProgressState:
             self.missed += event.count
         elif isinstance(event, RunStarted):
             self.totals.update(event.judges)
+        elif isinstance(event, ServerDown):
+            self.outages[event.server] = OutageView(event.server, event.since, event.detail, event.probes)
+        elif isinstance(event, ServerUp):
+            self.outages.pop(event.server, None)
 
     def line(self) -> str:
         """Items done per actor (in the order actors first reported), training, live agreement, failures."""
@@ -77,6 +88,7 @@ class ProgressState:
         failed = sum(self.failed.values())
         if failed:
             parts.append(f"failed {failed}")
+        parts.extend(outage.line() for outage in self.outages.values())
         return " | ".join(parts)
 
 
@@ -93,12 +105,16 @@ class PlainDisplay:
         last = time.monotonic()
         with events:
             async for batch in batches(events):
+                server_news = False
                 for event in batch:
                     self.state.fold(event)
                     if isinstance(event, RunFinished):
                         self.finished = event
+                    server_news = server_news or isinstance(event, ServerDown | ServerUp)
                 now = time.monotonic()
-                if now - last >= self.interval:
+                # A server going away or coming back is news at once; while it is away little else happens, so
+                # each failed probe's event is what keeps the line coming.
+                if server_news or now - last >= self.interval:
                     last = now
                     self._print()
         self._print()

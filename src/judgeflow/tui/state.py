@@ -43,6 +43,8 @@ from judgeflow.protocol.events import (
     RunStarted,
     ScorePaired,
     ScoreUpdate,
+    ServerDown,
+    ServerUp,
     TrainingStatus,
 )
 
@@ -65,6 +67,7 @@ from .views import (
     STAGES,
     DifferenceView,
     ErrorView,
+    OutageView,
     RunMode,
     RunStatus,
     Snapshot,
@@ -123,6 +126,7 @@ class DashboardState:
         self._split: tuple[int, int] | None = None
         self._eta = Eta()
         self._counted: frozenset[str] = frozenset(STAGES)
+        self._outages: dict[str, OutageView] = {}
 
     # -- feeds ---------------------------------------------------------------------------------------------------
 
@@ -201,6 +205,10 @@ class DashboardState:
             self.budget_spent_usd = event.spent_usd
         elif isinstance(event, Missed):
             self.missed += event.count
+        elif isinstance(event, ServerDown):
+            self._outages[event.server] = OutageView(event.server, event.since, event.detail, event.probes)
+        elif isinstance(event, ServerUp):
+            self._outages.pop(event.server, None)
         elif isinstance(event, RunStarted):
             self.status = "running"
             self.out_dir = event.out_dir
@@ -306,6 +314,7 @@ class DashboardState:
             missed=self.missed,
             events=self.events,
             mode=self.mode,
+            outages=tuple(self._outages.values()),
         )
 
     # -- internals -----------------------------------------------------------------------------------------------

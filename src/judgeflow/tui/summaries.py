@@ -29,6 +29,8 @@ def render_status(snapshot: Snapshot, *, paused: bool, channels: Sequence[Channe
         text.append(f" ✘ failed: {snapshot.message or 'the run did not finish'} — press q to exit ", "bold")
     elif paused:
         text.append(" ‖ paused — press p to resume ", "bold")
+    elif snapshot.status == "running" and snapshot.outages:
+        text.append(" ⚠ " + "; ".join(outage.line() for outage in snapshot.outages) + " ", "bold")
     elif snapshot.status == "running":
         text.append(" ● judging " if judging else " ● running ")
     elif judging:

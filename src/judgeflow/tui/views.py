@@ -8,6 +8,7 @@ into the counters the event stream is folded into.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
@@ -24,6 +25,7 @@ __all__ = [
     "ErrorView",
     "HeatMapView",
     "ModelView",
+    "OutageView",
     "ProgressView",
     "RunMode",
     "RunStatus",
@@ -181,6 +183,22 @@ class ErrorView:
 
 
 @dataclass(frozen=True, slots=True)
+class OutageView:
+    """A server that does not answer: calls to it wait while one probes (``since``: wall-clock epoch seconds)."""
+
+    server: str
+    since: float
+    detail: str
+    probes: int
+
+    def line(self) -> str:
+        """What both displays say about it."""
+        at = time.strftime("%H:%M:%S", time.localtime(self.since))
+        tries = f" (tried {self.probes + 1} times)" if self.probes else ""
+        return f"server unreachable since {at}, retrying{tries}: {self.server}"
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     now: float
     status: RunStatus
@@ -202,6 +220,8 @@ class Snapshot:
     events: int
     mode: RunMode = "run"
     """In a judge run, ``actors`` are the judges (and any other actor that reports items or calls)."""
+    outages: tuple[OutageView, ...] = ()
+    """Servers that do not answer right now (their calls wait, no item fails)."""
 
     def actor(self, name: str) -> ActorView | None:
         return next((view for view in self.actors if view.name == name), None)
