@@ -80,10 +80,34 @@ def test_another_judge_can_be_the_teacher(tmp_path: Path) -> None:
     assert {e.score for e in source.examples} == {3.0}
 
 
+def test_a_logprobs_judgement_brings_the_teachers_distribution(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    _run_folder(folder)
+    lines = (folder / "judgements.jsonl").read_text(encoding="utf-8").splitlines()
+    # q0 judged with logprobs scoring: probabilities of 1..5 (here not quite summing to 1) and their mean.
+    probs = [0.1, 0.2, 0.0, 0.2, 0.4]
+    mean = sum((k + 1) * p for k, p in enumerate(probs)) / sum(probs)
+    first = json.loads(lines[0])
+    lines[0] = json.dumps(first | {"score": mean, "probs": probs})
+    (folder / "judgements.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    examples = {e.id: e for e in read_examples(folder).examples}
+    assert examples["q0"].probs == pytest.approx([p / 0.9 for p in probs])
+    assert examples["q0"].score == pytest.approx(mean)
+    assert examples["q1"].probs is None
+    scored = _write(tmp_path / "scored.jsonl", [_scored(1)[0] | {"score": 5, "probs": [0, 0, 0, 0, 1]}])
+    assert read_examples(scored).examples[0].probs == (0.0, 0.0, 0.0, 0.0, 1.0)
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
         ("{not json", "invalid JSON"),
+        (json.dumps({"question": "q", "reference": "r", "answer": "a", "score": 3, "probs": [1, 0]}), "5 probabilities"),
+        (
+            json.dumps({"question": "q", "reference": "r", "answer": "a", "score": 3, "probs": [0, 0, -1, 1, 1]}),
+            "5 probabilities",
+        ),
+        (json.dumps({"question": "q", "reference": "r", "answer": "a", "score": 3, "probs": [0] * 5}), "5 probabilities"),
         ("[1, 2]", "expected a JSON object"),
         (json.dumps({"question": "q", "reference": "r", "score": 3}), "missing field 'answer'"),
         (json.dumps({"question": "q", "reference": "r", "answer": 4, "score": 3}), "field 'answer' must be a string"),

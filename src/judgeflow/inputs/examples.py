@@ -10,6 +10,10 @@ The input is one of:
 - a JSONL file of ``{"question", "reference", "answer", "score"}`` lines (``id`` and ``reasoning`` optional),
   ``score`` a number from 1 to 5: any teacher's judgements, or human labels (correct 5, wrong 1).
 
+A line made with logprobs scoring also carries ``probs``, the teacher's probabilities of the scores 1..5 (its
+``score`` is their weighted mean): the MiniLM student then learns that distribution (soft targets); without
+``probs`` it learns the score (the numpy student always learns the score).
+
 Every line is checked before training starts; a bad one is an `judgeflow.inputs.items.InputError` naming file and
 line (``FILE:LINE: what is wrong``).
 """
@@ -66,6 +70,25 @@ def _texts(data: dict[str, Any], path: Path, line: int) -> tuple[str, str, str]:
     return data["question"], data["reference"], data["answer"]
 
 
+def _probs(data: dict[str, Any], path: Path, line: int) -> tuple[float, ...] | None:
+    """A judgement's ``probs`` (the teacher's probabilities of the scores 1..5, from logprobs scoring), renormalised;
+    None when the line has none."""
+    value = data.get("probs")
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 5
+        or not all(
+            isinstance(p, int | float) and not isinstance(p, bool) and math.isfinite(p) and p >= 0 for p in value
+        )
+        or sum(value) <= 0
+    ):
+        raise InputError(path, line, f"field 'probs' must be 5 probabilities (of the scores 1..5), got {value!r}")
+    total = float(sum(value))
+    return tuple(float(p) / total for p in value)
+
+
 def _id(data: dict[str, Any], path: Path, line: int, *, default: str) -> str:
     value = data.get("id", default)
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -73,8 +96,12 @@ def _id(data: dict[str, Any], path: Path, line: int, *, default: str) -> str:
     return str(value)
 
 
-def _example(key: str, question: str, reference: str, answer: str, score: float) -> TrainingExample:
-    return TrainingExample(id=key, messages=(), question=question, reference=reference, answer=answer, score=score)
+def _example(
+    key: str, question: str, reference: str, answer: str, score: float, probs: tuple[float, ...] | None
+) -> TrainingExample:
+    return TrainingExample(
+        id=key, messages=(), question=question, reference=reference, answer=answer, score=score, probs=probs
+    )
 
 
 def _read_scored(path: Path) -> DistillSource:
@@ -82,7 +109,7 @@ def _read_scored(path: Path) -> DistillSource:
     for line, data in iter_json_objects(path):
         question, reference, answer = _texts(data, path, line)
         key = _id(data, path, line, default=f"line-{line}")
-        examples.append(_example(key, question, reference, answer, _score(data, path, line)))
+        examples.append(_example(key, question, reference, answer, _score(data, path, line), _probs(data, path, line)))
     return DistillSource(examples, path, "scored items")
 
 
@@ -138,7 +165,7 @@ def _read_judgements(path: Path, *, answers: Path | None, teacher: str | None) -
         seen.add(key)
         if key not in texts:
             raise InputError(path, line, f"id {key!r} is not in {answers}")
-        examples.append(_example(key, *texts[key], _score(data, path, line)))
+        examples.append(_example(key, *texts[key], _score(data, path, line), _probs(data, path, line)))
     return DistillSource(examples, path, "judgements", teacher=teacher, skipped=skipped)
 
 

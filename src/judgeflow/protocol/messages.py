@@ -167,7 +167,11 @@ class Judgement:
 
 @dataclass(frozen=True, slots=True)
 class TrainingExample:
-    """A teacher judgement turned into a fine-tuning example (OpenAI chat format plus the structured item)."""
+    """A teacher judgement turned into a fine-tuning example (OpenAI chat format plus the structured item).
+
+    ``probs``: the teacher's probabilities of the scores 1..5 when it was asked with logprobs scoring (``score``
+    is then their weighted mean); a local student learns the whole distribution from them.
+    """
 
     id: str
     messages: tuple[ChatMessage, ...]
@@ -175,6 +179,7 @@ class TrainingExample:
     reference: str
     answer: str
     score: float
+    probs: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
