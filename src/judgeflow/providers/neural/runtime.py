@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Literal
 
 import torch
 
+from .settings import Precision
+
 __all__ = ["DTYPES", "Precision", "bfloat16_native", "resolve_precision", "torch_threads"]
 
-Precision = Literal["float32", "bfloat16"]
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 

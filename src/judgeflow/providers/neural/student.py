@@ -6,8 +6,9 @@ backend (`judgeflow.providers.neural.backend`) and by ``judgeflow distill``. A t
 included) and the ``tokenizer.json`` it was trained with, so loading it needs torch, safetensors and tokenizers,
 but not the weights package.
 
+It reads each item whole, up to ``max_tokens`` word pieces, in windows of ``window`` tokens (`windows`).
 Judging is throughput work: a batch is tokenised, sorted by length and run in micro-batches padded only to
-their own longest row, with one torch thread by default and in bfloat16 where the CPU has it natively
+their own longest window, with one torch thread by default and in bfloat16 where the CPU has it natively
 (`runtime.resolve_precision`).
 """
 
@@ -32,9 +33,10 @@ from judgeflow.providers.local.lexical import FEATURE_NAMES
 from judgeflow.providers.local.student import read_model_file
 
 from ._format import CONFIG_FILE, FORMAT, VERSION, WEIGHTS_FILE
-from .encoder import EncoderConfig, PairTokenizer, length_batches
-from .model import CrossEncoder, encode_inputs, to_score
+from .encoder import EncoderConfig, PairTokenizer, token_batches
+from .model import MATCH_NAMES, CrossEncoder, distribution_mean, encode_inputs, to_distribution
 from .runtime import DTYPES, Precision, resolve_precision, torch_threads
+from .windows import batch_windows
 
 __all__ = ["TOKENIZER_FILE", "MiniLMStudentJudge"]
 
@@ -63,10 +65,16 @@ class MiniLMStudentJudge:
         batch_size: int = 32,
         precision: str = "auto",
         info: Mapping[str, object] | None = None,
+        window: int = 256,
+        max_tokens: int = 512,
     ) -> None:
         if threads < 1 or batch_size < 1:
             raise ValueError("threads and batch_size must be >= 1")
+        if not 16 <= window <= model.encoder.config.max_positions or max_tokens < 16:
+            raise ValueError(f"window must be from 16 to 512 and max_tokens >= 16, got {window} and {max_tokens}")
         self.name = name
+        self.window = window
+        self.max_tokens = max_tokens
         self.tokenizer = tokenizer
         self.threads = threads
         self.batch_size = batch_size
@@ -76,7 +84,11 @@ class MiniLMStudentJudge:
             model = copy.deepcopy(model).float()
         self._trained = model.eval()
         # The judge's copy runs in the chosen precision; the float32 original is what `save` writes.
-        self.model = model if self.precision == "float32" else copy.deepcopy(model).to(DTYPES[self.precision])
+        # Only the encoder and the projection change precision: the small heads and the standardisation stay in
+        # float32, where they cost nothing and keep the lexical features' digits.
+        self.model = model if self.precision == "float32" else copy.deepcopy(model)
+        self.model.encoder.to(DTYPES[self.precision])
+        self.model.project.to(DTYPES[self.precision])
         self.model.eval()
         self._lock = threading.Lock()
 
@@ -91,18 +103,21 @@ class MiniLMStudentJudge:
         return value if isinstance(value, int) else 0
 
     def predict(self, items: Sequence[JudgeInput]) -> Array:
-        """The student's continuous scores in [1, 5], in the order of ``items``."""
+        """The student's continuous scores in [1, 5] (the mean of its distribution), in the order of ``items``."""
+        return distribution_mean(self.predict_distribution(items))
+
+    def predict_distribution(self, items: Sequence[JudgeInput]) -> Array:
+        """The student's probabilities of the scores 1..5, one row per item."""
         if not items:
-            return np.zeros(0, dtype=np.float64)
-        inputs = encode_inputs(self.tokenizer, items)
-        rows = inputs.rows
-        scores = np.zeros(len(rows), dtype=np.float64)
+            return np.zeros((0, 5), dtype=np.float64)
+        inputs = encode_inputs(self.tokenizer, items, window=self.window, max_tokens=self.max_tokens)
+        out = np.zeros((len(inputs), 5), dtype=np.float64)
         with self._lock, torch_threads(self.threads), torch.inference_mode():
-            for batch in length_batches([len(ids) for ids, _ in rows], self.batch_size):
-                tokens = self.tokenizer.pad([rows[i] for i in batch])
-                logits = self.model(tokens.ids, tokens.types, tokens.mask, inputs.lexical[batch])
-                scores[batch] = to_score(logits)
-        return scores
+            for batch in token_batches(inputs.lengths, max_items=self.batch_size, max_tokens=64 * self.window):
+                windows = batch_windows([inputs.items[i] for i in batch], pad=self.tokenizer.pad_id)
+                logits = self.model(windows, inputs.lexical[batch])
+                out[batch] = to_distribution(logits, self.model.cuts)
+        return out
 
     def judge_batch(self, items: Sequence[JudgeInput]) -> list[JudgeReply]:
         return [
@@ -135,11 +150,13 @@ class MiniLMStudentJudge:
             "name": self.name,
             "base_model": "sentence-transformers/all-MiniLM-L6-v2",
             "encoder": self._trained.encoder.config.to_dict(),
-            "max_length": self.tokenizer.max_length,
-            "pooling": "mean",
+            "window": self.window,
+            "max_tokens": self.max_tokens,
+            "pooling": "mean over tokens, then over the item's windows",
             "lexical_features": list(FEATURE_NAMES),
+            "matching_features": list(MATCH_NAMES),
             "reference": "the alternative the answer matches best",
-            "head": "score = 1 + 4 * sigmoid(linear(pooled) + linear(lexical features))",
+            "head": "z = linear(pooled) + linear(matching) + linear(lexical); score = 1 + sum_k sigmoid(z - cut_k)",
             **{key: value for key, value in self.info.items() if key not in ("format", "version", "name")},
         }
         (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -165,15 +182,16 @@ class MiniLMStudentJudge:
             if not isinstance(encoder, dict):
                 raise TypeError("'encoder' must be a table")
             config = EncoderConfig.from_dict(encoder)
-            max_length = int(data["max_length"])
+            window, max_tokens = int(data["window"]), int(data["max_tokens"])
             model = CrossEncoder(config)
             model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
-            tokenizer = PairTokenizer(folder / TOKENIZER_FILE, max_length=max_length)
+            tokenizer = PairTokenizer(folder / TOKENIZER_FILE)
         except FileNotFoundError as exc:
             raise ValueError(f"{folder}: the MiniLM student is incomplete ({exc})") from None
         except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
             raise ValueError(f"{folder}: bad MiniLM student ({exc})") from None
-        info = {key: value for key, value in data.items() if key not in ("encoder", "max_length", "lexical_features")}
+        skip = ("encoder", "window", "max_tokens", "lexical_features", "matching_features")
+        info = {key: value for key, value in data.items() if key not in skip}
         return cls(
             model,
             tokenizer,
@@ -182,4 +200,6 @@ class MiniLMStudentJudge:
             batch_size=batch_size,
             precision=precision,
             info=info,
+            window=window,
+            max_tokens=max_tokens,
         )
