@@ -36,14 +36,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import hashlib
 import json
 import math
 import os
-import platform
 import re
-import statistics
 import string
 import sys
 import time
@@ -54,10 +51,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from _judged import Timing, bootstrap, kappa, machine, parse_scores, point_biserial, record, roc_auc, timed
+from _students import ABLATIONS, add_minilm_arguments, rounded, teacher_examples, teacher_name, train_minilm
 
 from judgeflow.core.parsing import judge_reply
 from judgeflow.protocol.messages import JudgeInput, JudgeReply, TrainingExample
-from judgeflow.protocol.verdicts import Scored
 from judgeflow.providers.local import LocalTeacherJudge, features, fit_student
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,44 +136,6 @@ def split_dev(rows: Sequence[Labelled], *, seed: int, fraction: float = 0.25) ->
     dev = [row for row in rows if rank(row.group) < fraction]
     test = [row for row in rows if rank(row.group) >= fraction]
     return dev, test
-
-
-# --- metrics -------------------------------------------------------------------------------------------------
-
-
-def _ranks(x: Array) -> Array:
-    order = np.argsort(x, kind="mergesort")
-    ranks = np.empty(len(x), dtype=np.float64)
-    sorted_x = x[order]
-    start = 0
-    while start < len(x):
-        end = start
-        while end + 1 < len(x) and sorted_x[end + 1] == sorted_x[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
-        start = end + 1
-    return ranks
-
-
-def roc_auc(labels: npt.NDArray[np.bool_], scores: Array) -> float:
-    """Mann-Whitney AUC, ties counted as half."""
-    ranks = _ranks(scores)
-    positives = int(labels.sum())
-    negatives = len(labels) - positives
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def kappa(labels: npt.NDArray[np.bool_], predicted: npt.NDArray[np.bool_]) -> float:
-    observed = float((labels == predicted).mean())
-    p_label, p_pred = float(labels.mean()), float(predicted.mean())
-    expected = p_label * p_pred + (1 - p_label) * (1 - p_pred)
-    return (observed - expected) / (1 - expected) if expected < 1 else math.nan
-
-
-def point_biserial(labels: npt.NDArray[np.bool_], scores: Array) -> float:
-    if np.ptp(scores) == 0:
-        return math.nan
-    return float(np.corrcoef(labels.astype(np.float64), scores)[0, 1])
 
 
 # --- baselines -----------------------------------------------------------------------------------------------
@@ -283,12 +243,16 @@ class TokenF1Judge:
 
 # --- running -------------------------------------------------------------------------------------------------
 
+LONG_SYSTEMS = ("gpt4", "newbing")  # the longest answers (median 29 and 42 word pieces; up to 196)
+
 
 @dataclass(frozen=True, slots=True)
 class Result:
     split: str
     judge: str
     auc: float
+    auc_ci: tuple[float, float]
+    auc_long: float
     kappa: float
     point_biserial: float
     per_second: float
@@ -297,17 +261,25 @@ class Result:
     per_cpu_second: float = math.nan  # judgements per second of this process's CPU time
 
 
-def parse_scores(replies: Sequence[JudgeReply]) -> tuple[Array, int]:
-    """Scores of the replies' verdicts (the judge's real output); an unparsed reply counts as 1 here."""
-    scores = np.ones(len(replies), dtype=np.float64)
-    unparsed = 0
-    for i, reply in enumerate(replies):
-        verdict = reply.verdict
-        if isinstance(verdict, Scored):
-            scores[i] = verdict.score
-        else:
-            unparsed += 1
-    return scores, unparsed
+def measure(
+    split: str, name: str, rows: Sequence[Labelled], scores: Array, *, note: str = "", timing: Timing | None = None
+) -> Result:
+    labels = np.array([row.correct for row in rows], dtype=np.bool_)
+    long = np.array([row.system in LONG_SYSTEMS for row in rows], dtype=np.bool_)
+    unparsed = 0 if timing is None else parse_scores(timing.replies)[1]
+    return Result(
+        split,
+        name,
+        roc_auc(labels, scores),
+        bootstrap(lambda s, y: roc_auc(y.astype(np.bool_), s), scores, labels.astype(np.float64)),
+        roc_auc(labels[long], scores[long]),
+        kappa(labels, scores >= 3.0),
+        point_biserial(labels, scores),
+        math.nan if timing is None else timing.per_second,
+        unparsed,
+        note,
+        math.nan if timing is None else timing.per_cpu_second,
+    )
 
 
 def evaluate(
@@ -319,54 +291,25 @@ def evaluate(
     raw: Callable[[Sequence[JudgeInput]], Array] | None = None,
     repeats: int = 1,
 ) -> list[Result]:
-    """The judge on each split: metrics from one pass, judgements/s the median of ``repeats`` timed passes."""
+    """The judge on each split: metrics from its replies, judgements/s the median of ``repeats`` timed passes."""
     results: list[Result] = []
     for split, rows in splits.items():
         items = [row.item for row in rows]
-        labels = np.array([row.correct for row in rows], dtype=np.bool_)
-        timings: list[float] = []
-        cpu: list[float] = []
-        replies: list[JudgeReply] = []
-        for _ in range(max(1, repeats)):
-            started, started_cpu = time.perf_counter(), time.process_time()
-            replies = judge(items)
-            timings.append(time.perf_counter() - started)
-            cpu.append(time.process_time() - started_cpu)
-        scores, unparsed = parse_scores(replies)
-        rate = len(items) / statistics.median(timings)
-        found = [
-            dataclasses.replace(
-                _result(split, name, labels, scores, rate, unparsed, note),
-                per_cpu_second=len(items) / statistics.median(cpu),
-            )
-        ]
+        timing = timed(judge, items, repeats)
+        found = [measure(split, name, rows, parse_scores(timing.replies)[0], note=note, timing=timing)]
         if raw is not None:
-            found.append(_result(split, f"{name} (unrounded)", labels, raw(items), math.nan, 0, note))
+            found.append(measure(split, f"{name} (unrounded)", rows, raw(items), note=note))
         for result in found:
-            spread = f" (runs: {', '.join(f'{len(items) / t:.0f}' for t in timings)})" if len(timings) > 1 else ""
+            runs = timing.runs if result is found[0] and len(timing.runs) > 1 else ()
+            spread = f" (runs: {', '.join(f'{r:.0f}' for r in runs)})" if runs else ""
             print(
-                f"{split:4s} {result.judge:40s} AUC {result.auc:.4f}  kappa {result.kappa:.4f}  "
-                f"r_pb {result.point_biserial:.4f}  {result.per_second:8.1f}/s{spread if result is found[0] else ''}"
-                f"  {result.per_cpu_second:8.1f}/CPU-s  unparsed {result.unparsed}",
+                f"{split:4s} {result.judge:44s} AUC {result.auc:.4f} [{result.auc_ci[0]:.4f}, {result.auc_ci[1]:.4f}]"
+                f"  long {result.auc_long:.4f}  kappa {result.kappa:.4f}  r_pb {result.point_biserial:.4f}"
+                f"  {result.per_second:8.1f}/s{spread}  {result.per_cpu_second:8.1f}/CPU-s  unparsed {result.unparsed}",
                 file=sys.stderr,
             )
         results += found
     return results
-
-
-def _result(
-    split: str, name: str, labels: npt.NDArray[np.bool_], scores: Array, rate: float, unparsed: int, note: str
-) -> Result:
-    return Result(
-        split,
-        name,
-        roc_auc(labels, scores),
-        kappa(labels, scores >= 3.0),
-        point_biserial(labels, scores),
-        rate,
-        unparsed,
-        note,
-    )
 
 
 def teacher_batch(teacher: LocalTeacherJudge) -> Callable[[Sequence[JudgeInput]], list[JudgeReply]]:
@@ -393,16 +336,6 @@ def examples_of(rows: Sequence[Labelled]) -> list[TrainingExample]:
     ]
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 SPLIT_TITLES = {
     "dev": "Dev answers (every design decision was made on these)",
     "test": "Final test answers (run at the end, not used for any decision)",
@@ -423,10 +356,11 @@ def render(results: Sequence[Result], facts: dict[str, str]) -> str:
         "correct 5, incorrect 1.",
         f"- MiniLM student: {facts['minilm']}.",
         f"- numpy student: {facts['numpy']}.",
-        "- kappa: Cohen's kappa of the label and `score >= 3`; r_pb: point-biserial correlation; judgements/s: "
-        "`judge_batch` over the whole split in one process with one torch thread (teacher: `judge` per item), "
-        f"{facts['repeats']}; per CPU-second: the same passes counted in this process's CPU time (equal to the "
-        "wall-clock rate when the judge had a core to itself).",
+        "- AUC with its 95% bootstrap interval (1,000 resamples of the answers); long: the AUC on the GPT-4 and New "
+        "Bing answers only (the longest); kappa: Cohen's kappa of the label and `score >= 3`; r_pb: point-biserial "
+        "correlation; judgements/s: `judge_batch` over the whole split in one process with one torch thread "
+        f"(teacher: `judge` per item), {facts['repeats']}; per CPU-second: the same passes counted in this "
+        "process's CPU time (equal to the wall-clock rate when the judge had a core to itself).",
     ]
     for split in ("dev", "test"):
         rows = [r for r in results if r.split == split]
@@ -436,30 +370,19 @@ def render(results: Sequence[Result], facts: dict[str, str]) -> str:
             "",
             f"### {SPLIT_TITLES[split]}",
             "",
-            "| judge | AUC | kappa (>= 3) | r_pb | judgements/s (1 core) | per CPU-second | notes |",
-            "|---|---|---|---|---|---|---|",
+            "| judge | AUC [95% CI] | AUC, long answers | kappa (>= 3) | r_pb | judgements/s (1 core) | "
+            "per CPU-second | notes |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             rate = "" if math.isnan(r.per_second) else f"{r.per_second:,.0f}"
             cpu = "" if math.isnan(r.per_cpu_second) else f"{r.per_cpu_second:,.0f}"
             lines.append(
-                f"| {r.judge} | {r.auc:.3f} | {r.kappa:.3f} | {r.point_biserial:.3f} | {rate} | {cpu} | {r.note} |"
+                f"| {r.judge} | {r.auc:.3f} [{r.auc_ci[0]:.3f}, {r.auc_ci[1]:.3f}] | {r.auc_long:.3f} | "
+                f"{r.kappa:.3f} | {r.point_biserial:.3f} | {rate} | {cpu} | {r.note} |"
             )
     lines.append("")
     return "\n".join(lines)
-
-
-def record(path: Path, section: str) -> None:
-    """Replace this script's section of ``path`` (or append it), keeping every other section."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start = text.find(SECTION)
-    if start < 0:
-        joined = (text.rstrip() + "\n\n" if text.strip() else "") + section
-    else:
-        following = text.find("\n## ", start + len(SECTION))
-        rest = text[following + 1 :] if following >= 0 else ""
-        joined = text[:start] + section + ("\n" + rest if rest else "")
-    path.write_text(joined.rstrip() + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -476,17 +399,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test-limit", type=int, default=0, help="judge the first N answers of each split (0: all)")
     parser.add_argument("--speed-repeats", type=int, default=1, help="time each judge this many times (median)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=3, help="MiniLM: most epochs (early stopping may stop sooner)")
-    parser.add_argument("--layers", type=int, default=3, help="MiniLM: encoder layers kept (of 6)")
-    parser.add_argument("--max-length", type=int, default=96, help="MiniLM: tokens per input")
-    parser.add_argument("--patience", type=int, default=1, help="MiniLM: epochs without improvement before stopping")
-    parser.add_argument("--lexical-lr", type=float, default=None, help="MiniLM: lexical unit's learning rate")
-    parser.add_argument("--train-threads", type=int, default=2, help="torch threads while training MiniLM")
-    parser.add_argument(
-        "--train-precision", choices=("float32", "bfloat16"), default="bfloat16", help="MiniLM training (autocast)"
-    )
+    add_minilm_arguments(parser)
     parser.add_argument("--skip", action="append", default=[], help="leave a judge out (minilm, numpy, ...)")
-    parser.add_argument("--ablation", action="store_true", help="also train MiniLM without its lexical unit")
+    parser.add_argument("--teacher", type=Path, help="a teacher's judgements of the training answers (soft vs hard)")
     parser.add_argument("--record", action="store_true", help="write the tables into bench/RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -498,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.test_limit:
         splits = {name: part[: args.test_limit] for name, part in splits.items()}
     sizes = ", ".join(f"{name} {len(part)}" for name, part in splits.items())
-    print(f"{len(rows)} answers; train {len(train)}, {sizes}", file=sys.stderr)
+    print(f"{len(rows)} answers; train {len(train)}, {sizes}; load average {load:.1f}", file=sys.stderr)
     repeats = args.speed_repeats
     results: list[Result] = []
     train_items = [row.item for row in train]
@@ -507,48 +422,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     numpy_note = "not run"
 
     if "minilm" not in args.skip:
-        import torch
+        from judgeflow.providers.neural import MiniLMStudentJudge
 
-        from judgeflow.providers.neural import MiniLMSettings, MiniLMStudentJudge, train_minilm_student
-        from judgeflow.providers.neural.runtime import resolve_precision
-
-        settings = MiniLMSettings(
-            epochs=args.epochs,
-            layers=args.layers,
-            max_length=args.max_length,
-            seed=args.seed,
-            threads=args.train_threads,
-            train_precision=args.train_precision,
-            patience=args.patience,
-            lexical_learning_rate=args.lexical_lr,
-        )
-        started = time.perf_counter()
-        trained = train_minilm_student(
-            examples_of(train),
-            settings=settings,
-            on_progress=lambda p: print(p.describe(), file=sys.stderr) if p.val_loss is not None else None,
-        )
-        train_s = time.perf_counter() - started
-        torch.set_num_threads(1)
-        info = trained.info
-        minilm_note = (
-            f"{args.layers} of MiniLM's 6 layers, max {args.max_length} tokens, {info['epochs_run']} epoch(s) run "
-            f"(best: {info['best_epoch']}, by validation loss on {info['n_validation']} answers to held-out training "
-            f"questions), trained in {train_s:.0f} s with {args.train_threads} torch threads in "
-            f"{args.train_precision} (autocast); judged in {resolve_precision('auto')} (the judge's default "
-            "precision on this CPU)"
-        )
+        trained, train_s, minilm_note = train_minilm(examples_of(train), args)
         note = f"trained in {train_s:.0f} s; {trained.precision}"
         results += evaluate("minilm student", trained.judge_batch, splits, note=note, repeats=repeats)
-        if args.ablation:
-            bare = train_minilm_student(examples_of(train), settings=dataclasses.replace(settings, lexical=False))
-            torch.set_num_threads(1)
-            note = f"ablation: the encoder alone, no lexical unit; {bare.precision}"
-            results += evaluate("minilm student, no lexical unit", bare.judge_batch, splits, note=note)
+        for ablation in args.ablation:
+            label, change = ABLATIONS[ablation]
+            bare, bare_s, _ = train_minilm(examples_of(train), args, **change)
+            note = f"ablation: {label}; trained in {bare_s:.0f} s; {bare.precision}"
+            results += evaluate(f"minilm student, {label}", bare.judge_batch, splits, note=note)
         if "minilm-f32" not in args.skip and trained.precision != "float32":
-            exact = MiniLMStudentJudge(trained.network, trained.tokenizer, info=info, precision="float32")
+            exact = MiniLMStudentJudge(
+                trained.network,
+                trained.tokenizer,
+                info=trained.info,
+                precision="float32",
+                window=trained.window,
+                max_tokens=trained.max_tokens,
+            )
             note = "same model, float32"
             results += evaluate("minilm student, float32", exact.judge_batch, splits, note=note)
+        if args.teacher is not None:
+            results += soft_and_hard(args, splits)
 
     if "numpy" not in args.skip:
         started = time.perf_counter()
@@ -557,7 +453,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rounding = "two decimals" if numpy_student.link == "logistic" else "half points"
         numpy_note = f"trained in {train_s:.1f} s; {numpy_student.link} link, replies in {rounding}"
         results += evaluate(
-            "numpy student",
+            "numpy student (lexical only)",
             numpy_student.judge_batch,
             splits,
             note=numpy_note,
@@ -585,8 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     facts = {
         "args": argv_text.replace("--record", "").strip() or "(defaults)",
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {cpu_name()}, {os.cpu_count()} cores, load average {load:.1f} at start, "
-        f"{os.getloadavg()[0]:.1f} at the end",
+        "machine": machine(load),
         "answers": f"{len(rows):,}",
         "questions": f"{len({r.group for r in rows}):,}",
         "seed": str(args.seed),
@@ -604,8 +499,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = render(results, facts)
     print(section)
     if args.record:
-        record(ROOT / "bench" / "RESULTS.md", section)
+        record(ROOT / "bench" / "RESULTS.md", SECTION, section)
     return 0
+
+
+def soft_and_hard(args: argparse.Namespace, splits: Mapping[str, Sequence[Labelled]]) -> list[Result]:
+    """Students of a teacher that gave its distribution: trained on it (soft) and on its rounded score (hard)."""
+    examples = teacher_examples(args.teacher)
+    results: list[Result] = []
+    for soft in (True, False):
+        taught = examples if soft else rounded(examples)
+        student, train_s, _ = train_minilm(taught, args, soft_targets=soft)
+        kind = "soft targets (its probabilities)" if soft else "hard targets (its rounded score)"
+        note = f"{len(examples)} judgements by {teacher_name(args.teacher)}; trained in {train_s:.0f} s"
+        results += evaluate(f"minilm student of the LLM teacher, {kind}", student.judge_batch, splits, note=note)
+    return results
 
 
 def _describe(rows: Sequence[Labelled]) -> str:
