@@ -127,7 +127,9 @@ class Timing:
     runs: tuple[float, ...]
 
 
-def timed(judge: Callable[[Sequence[JudgeInput]], list[JudgeReply]], items: Sequence[JudgeInput], repeats: int) -> Timing:
+def timed(
+    judge: Callable[[Sequence[JudgeInput]], list[JudgeReply]], items: Sequence[JudgeInput], repeats: int
+) -> Timing:
     """Judge ``items`` ``repeats`` times (at least once); the replies of the last pass."""
     walls: list[float] = []
     cpus: list[float] = []

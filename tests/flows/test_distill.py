@@ -102,12 +102,18 @@ def test_a_logprobs_judgement_brings_the_teachers_distribution(tmp_path: Path) -
     ("line", "message"),
     [
         ("{not json", "invalid JSON"),
-        (json.dumps({"question": "q", "reference": "r", "answer": "a", "score": 3, "probs": [1, 0]}), "5 probabilities"),
+        (
+            json.dumps({"question": "q", "reference": "r", "answer": "a", "score": 3, "probs": [1, 0]}),
+            "5 probabilities",
+        ),
         (
             json.dumps({"question": "q", "reference": "r", "answer": "a", "score": 3, "probs": [0, 0, -1, 1, 1]}),
             "5 probabilities",
         ),
-        (json.dumps({"question": "q", "reference": "r", "answer": "a", "score": 3, "probs": [0] * 5}), "5 probabilities"),
+        (
+            json.dumps({"question": "q", "reference": "r", "answer": "a", "score": 3, "probs": [0] * 5}),
+            "5 probabilities",
+        ),
         ("[1, 2]", "expected a JSON object"),
         (json.dumps({"question": "q", "reference": "r", "score": 3}), "missing field 'answer'"),
         (json.dumps({"question": "q", "reference": "r", "answer": 4, "score": 3}), "field 'answer' must be a string"),
