@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,8 @@ def test_trainer_threads_and_precision_are_checked() -> None:
         TrainerConfig(threads=0)
     with pytest.raises(ConfigError, match=r"trainer\.precision"):
         TrainerConfig(precision="float16")
+    with pytest.raises(ConfigError, match=r"trainer\.max_tokens must be >= 16, got 8"):
+        TrainerConfig(max_tokens=8)
 
 
 async def test_bm25_stays_the_default_retriever(tmp_path: Path) -> None:
@@ -53,14 +56,26 @@ async def test_minilm_retriever_finds_the_passage_a_question_is_about(tmp_path: 
 
 
 @needs_extra
-async def test_minilm_trainer_takes_threads_and_precision_from_the_config(tmp_path: Path) -> None:
-    trainer = TrainerConfig(backend="minilm", epochs=1, threads=2, precision="bfloat16")
-    components, resources = await build_components(
-        PipelineConfig(cities=("Tokyo",), trainer=trainer), publish=lambda _e: None, cache_dir=tmp_path
+async def test_minilm_trainer_takes_threads_precision_and_length_from_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(
+        '[trainer]\nbackend = "minilm"\nepochs = 1\nthreads = 2\nprecision = "bfloat16"\nmax_tokens = 384\n',
+        encoding="utf-8",
     )
+    config = dataclasses.replace(load_config(path), cities=("Tokyo",))
+    components, resources = await build_components(config, publish=lambda _e: None, cache_dir=tmp_path)
     async with resources:
         settings = components.trainer.settings  # type: ignore[attr-defined]
         assert (settings.epochs, settings.threads, settings.train_precision) == (1, 2, "bfloat16")
+        assert settings.max_tokens == 384
+    default = TrainerConfig(backend="minilm")
+    components, resources = await build_components(
+        PipelineConfig(cities=("Tokyo",), trainer=default), publish=lambda _e: None, cache_dir=tmp_path / "d"
+    )
+    async with resources:
+        from judgeflow.providers.neural.settings import DEFAULT_MAX_TOKENS
+
+        assert components.trainer.settings.max_tokens == DEFAULT_MAX_TOKENS  # type: ignore[attr-defined]
 
 
 def test_a_local_answerer_is_extractive_or_smollm2() -> None:

@@ -24,6 +24,8 @@ def distill_command(args: argparse.Namespace) -> int:
     for name in ("epochs", "threads", "layers"):
         if getattr(args, name) < 1:
             return fail(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.max_tokens is not None and args.max_tokens < 16:
+        return fail(f"--max-tokens must be >= 16, got {args.max_tokens}")
     try:
         source = read_examples(args.judgements, answers=args.answers, teacher=args.teacher)
     except InputError as error:
@@ -42,7 +44,9 @@ def distill_command(args: argparse.Namespace) -> int:
             print(f"judgeflow: {update.describe()}", file=sys.stderr)
 
     try:
-        options = MiniLMOptions(epochs=args.epochs, seed=args.seed, layers=args.layers, threads=args.threads)
+        options = MiniLMOptions(
+            epochs=args.epochs, seed=args.seed, layers=args.layers, threads=args.threads, max_tokens=args.max_tokens
+        )
         detail = distill(source.examples, student=args.student, out=args.out, minilm=options, on_progress=progress)
     except ImportError as error:
         return fail(error)

@@ -142,6 +142,13 @@ def _distill(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     distill.add_argument("--seed", type=int, default=0, help="minilm: seed for the validation split and training")
     distill.add_argument("--layers", type=int, default=3, help="minilm: encoder layers to keep, 1-6 (default 3)")
     distill.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="minilm: word pieces read per item, question, reference and answer together (default 1536; longer "
+        "items are shortened, the longest text first, keeping its start and end)",
+    )
+    distill.add_argument(
         "--threads", type=int, default=os.cpu_count() or 1, help="minilm: torch threads for training (default: all)"
     )
     distill.add_argument("--teacher", help="the judge whose judgements to learn (default: teacher, or the only one)")

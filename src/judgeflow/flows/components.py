@@ -246,6 +246,7 @@ def _minilm_trainer(config: PipelineConfig, maker: ModelMaker) -> TrainerBackend
         "epochs": trainer.epochs,
         "threads": trainer.threads,
         "train_precision": trainer.precision,
+        "max_tokens": trainer.max_tokens,
     }
     try:
         settings = MiniLMSettings(seed=config.seed, **{k: v for k, v in chosen.items() if v is not None})

@@ -127,14 +127,17 @@ class TrainerConfig:
     """How the student is trained: ``local`` (numpy), ``minilm`` (MiniLM fine-tuned on the CPU; needs the local
     extra) or ``openai`` (the fine-tuning API).
 
-    ``threads`` (torch threads while training) and ``precision`` (``float32`` or ``bfloat16`` autocast while
-    training) apply to ``minilm``; unset, the backend's defaults hold (one thread, float32: reproducible).
+    ``threads`` (torch threads while training), ``precision`` (``float32`` or ``bfloat16`` autocast while
+    training) and ``max_tokens`` (word pieces of question, reference and answer the student reads per item: the
+    trade-off between reading long answers whole and speed) apply to ``minilm``; unset, the backend's defaults
+    hold (one thread, float32: reproducible; 1536 word pieces).
     """
 
     backend: str = "local"
     epochs: int | None = None
     threads: int | None = None
     precision: str | None = None
+    max_tokens: int | None = None
     suffix: str = "judgeflow"
     job_id: str | None = None
     poll_interval_s: float = 10.0
@@ -148,6 +151,8 @@ class TrainerConfig:
             raise ConfigError(f"trainer.threads must be >= 1, got {self.threads}")
         if self.precision not in (None, "float32", "bfloat16"):
             raise ConfigError(f"trainer.precision must be float32 or bfloat16, got {self.precision!r}")
+        if self.max_tokens is not None and self.max_tokens < 16:
+            raise ConfigError(f"trainer.max_tokens must be >= 16, got {self.max_tokens}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,8 +207,11 @@ def test_distill_minilm_from_jsonl_then_judge_cli(tmp_path: Path, capsys: pytest
     data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     out = tmp_path / "model"
     command = ["distill", str(data), "--student", "minilm", "--out", str(out), "--epochs", "1", "--layers", "1"]
-    assert cli_main([*command, "--threads", "1"]) == 0
+    assert cli_main([*command, "--threads", "1", "--max-tokens", "48"]) == 0
     assert f"local:{out}" in capsys.readouterr().out
+    assert MiniLMStudentJudge.load(out).max_tokens == 48
+    assert cli_main([*command, "--threads", "1", "--max-tokens", "8"]) == 2
+    assert "--max-tokens must be >= 16" in capsys.readouterr().err
     items = tmp_path / "items.jsonl"
     texts = [{"id": i, **{key: row[key] for key in ("question", "reference", "answer")}} for i, row in enumerate(rows)]
     items.write_text("".join(json.dumps(text) + "\n" for text in texts[:6]), encoding="utf-8")

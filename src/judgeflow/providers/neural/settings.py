@@ -6,10 +6,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["MiniLMSettings", "TrainingProgress"]
+__all__ = ["DEFAULT_MAX_TOKENS", "MiniLMSettings", "TrainingProgress"]
 
 Precision = Literal["float32", "bfloat16"]
 _PRECISIONS = ("float32", "bfloat16")
+# Word pieces of question, reference and answer read per item: about 1,100 words of English.
+DEFAULT_MAX_TOKENS = 1536
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,7 @@ class MiniLMSettings:
     validation_fraction: float = 0.1
     min_validation: int = 20
     patience: int = 1
-    max_tokens: int = 512
+    max_tokens: int = DEFAULT_MAX_TOKENS
     window: int = 256
     layers: int = 3
     dropout: float = 0.1
