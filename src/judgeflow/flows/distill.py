@@ -12,6 +12,7 @@ then), learning the teacher's probabilities of 1..5 where the examples carry the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,10 +70,9 @@ def distill(
     from judgeflow.providers.neural import MiniLMSettings, train_minilm_student
 
     options = minilm or MiniLMOptions()
-    chosen = {"max_tokens": options.max_tokens} if options.max_tokens is not None else {}
-    settings = MiniLMSettings(
-        epochs=options.epochs, seed=options.seed, layers=options.layers, threads=options.threads, **chosen
-    )
+    settings = MiniLMSettings(epochs=options.epochs, seed=options.seed, layers=options.layers, threads=options.threads)
+    if options.max_tokens is not None:
+        settings = dataclasses.replace(settings, max_tokens=options.max_tokens)
     trained = train_minilm_student(examples, settings=settings, name="student_distilled", on_progress=on_progress)
     trained.save(out)
     info = trained.info
