@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from judgeflow.calls.budget import Budget
-from judgeflow.calls.cache import ResponseCache, request_key
+from judgeflow.calls.cache import RequestKey, ResponseCache, request_key
 from judgeflow.calls.gate import GateRegistry, Limits
 from judgeflow.calls.health import HealthPolicy
 from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price, cost_usd, price_for
@@ -37,7 +37,16 @@ from judgeflow.protocol.calls import ChatRequest, ChatResult, LimitKey
 from judgeflow.protocol.messages import ChatMessage, Reply, Usage
 from judgeflow.protocol.models import ChatModel, Embedder
 
-__all__ = ["ASSUMED_OUTPUT_TOKENS", "CallContext", "Completion", "Embedded", "add_cost", "add_usage", "request_tokens"]
+__all__ = [
+    "ASSUMED_OUTPUT_TOKENS",
+    "CallContext",
+    "Completion",
+    "Embedded",
+    "add_cost",
+    "add_usage",
+    "chat_request_key",
+    "request_tokens",
+]
 
 ASSUMED_OUTPUT_TOKENS = 1024
 """Output tokens assumed for a request without ``max_tokens``: the budget can only be a hard cap when every
@@ -146,7 +155,7 @@ class CallContext:
         started = time.perf_counter()
         cache, key = self.cache, None
         if cache is not None:
-            key = request_key(_namespace(chat), chat.name, request)
+            key = chat_request_key(chat, request)
             hit = await cache.get(key)
             if hit is not None:
                 return Completion(hit, 0.0, time.perf_counter() - started, cached=True)
@@ -188,6 +197,12 @@ class CallContext:
             self.ledger.record(embedder.name, None, charged_usd=estimate)
             reservation.settle(estimate or 0.0)
         return Embedded(vectors, embedder.name, estimate)
+
+
+def chat_request_key(chat: ChatModel, request: ChatRequest) -> RequestKey:
+    """The cache key of ``request`` to ``chat``: what `CallContext.complete` looks up and remembers (a batch
+    judge keeps its replies under the same key, so either mode finds what the other paid for)."""
+    return request_key(_namespace(chat), chat.name, request)
 
 
 def _namespace(chat: ChatModel) -> str:

@@ -71,12 +71,26 @@ class LLMJudge:
         self.name = name or chat.name
 
     async def judge(self, item: JudgeInput) -> JudgeReply:
-        messages = self.prompt.messages(item)
-        first = await self._ask(messages)
+        first = await self.context.complete(self.chat, self.request(item))
+        return self.reply(first) or await self.follow_up(item, first)
+
+    def request(self, item: JudgeInput) -> ChatRequest:
+        """The request that asks for ``item``'s verdict: online, and as a line of a batch (batch mode)."""
+        return self._request(self.prompt.messages(item))
+
+    def reply(self, first: Completion) -> JudgeReply | None:
+        """The reply to the first request, or None when it has no readable score and the follow-up is on."""
         text = first.result.text
         verdict = parse_judge_reply(text)
-        if not (self.retry_unparsed and isinstance(verdict, Unparsed)):
-            return JudgeReply(verdict, text, first.result.model, first.result.usage, first.cost_usd)
+        if self.retry_unparsed and isinstance(verdict, Unparsed):
+            return None
+        return JudgeReply(verdict, text, first.result.model, first.result.usage, first.cost_usd)
+
+    async def follow_up(self, item: JudgeInput, first: Completion) -> JudgeReply:
+        """Ask once more, in the same conversation, for the score alone (an online call, in batch mode too)."""
+        messages = self.prompt.messages(item)
+        text = first.result.text
+        verdict = parse_judge_reply(text)
         follow_up = (*messages, ChatMessage("assistant", text), ChatMessage("user", SCORE_ONLY_FOLLOW_UP))
         second = await self._ask(follow_up)
         score = parse_judge_reply(second.result.text)
@@ -93,9 +107,11 @@ class LLMJudge:
             add_cost(first.cost_usd, second.cost_usd),
         )
 
+    def _request(self, messages: tuple[ChatMessage, ...]) -> ChatRequest:
+        return ChatRequest(messages, temperature=self.temperature, max_tokens=self.max_tokens)
+
     async def _ask(self, messages: tuple[ChatMessage, ...]) -> Completion:
-        request = ChatRequest(messages, temperature=self.temperature, max_tokens=self.max_tokens)
-        return await self.context.complete(self.chat, request)
+        return await self.context.complete(self.chat, self._request(messages))
 
 
 class LLMAnswerer:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from judgeflow.cli.errors import RunStoppedExit, UserError, fail, run_async, stopped, user_errors
 
-__all__ = ["judge_command"]
+if TYPE_CHECKING:
+    from judgeflow.inputs.config import JudgingConfig
+
+__all__ = ["INCOMPLETE", "judge_command"]
+
+INCOMPLETE = 3
+"""The exit status of a batch run that ended with items unjudged (a batch failed, expired or was cancelled)."""
 
 
 def judge_command(args: argparse.Namespace) -> int:
@@ -32,9 +39,14 @@ def judge_command(args: argparse.Namespace) -> int:
             label_threshold=args.label_threshold,
             grace_s=args.grace,
             outage_limit_s=args.outage_limit,
+            batch=args.batch,
+            batch_poll_s=args.batch_poll,
+            batch_max_requests=args.batch_max_requests,
         )
     except user_errors() as error:
         return fail(error)
+    if args.cancel:
+        return _cancel(config)
     use_tui = not args.no_tui and sys.stdout.isatty()
 
     async def go() -> JudgeSummary | None:
@@ -55,11 +67,20 @@ def judge_command(args: argparse.Namespace) -> int:
     try:
         summary = run_async(go)
     except UserError as error:
+        from judgeflow.actors.batch_judge import BatchIncomplete
+
+        if isinstance(error.error, BatchIncomplete):
+            print(f"judgeflow: {error.error}", file=sys.stderr)
+            return INCOMPLETE
         return fail(error.error)
     except RunStoppedExit as stop:
         return stopped(stop.error, _resume_command(args))
+    except KeyboardInterrupt:
+        _offer_cancel(config)
+        raise
     if summary is None:
         print(f"judgeflow: quit before judging finished; verdicts so far are in {args.out}", file=sys.stderr)
+        _offer_cancel(config)
         return 130
     judges = len(config.judges)
     print(f"Judged {summary.items} items with {judges} judge(s); wrote {summary.lines_written} lines to {args.out}")
@@ -91,3 +112,40 @@ def _resume_command(args: argparse.Namespace) -> str:
     if args.base_url:
         words += ["--base-url", args.base_url]
     return shlex.join([*words, "--resume"])
+
+
+def _cancel(config: JudgingConfig) -> int:
+    """``--cancel``: cancel the run's batches still running on the provider."""
+    from judgeflow.flows.batches import cancel_judging_batches
+
+    try:
+        cancelled = run_async(lambda: cancel_judging_batches(config))
+    except UserError as error:
+        return fail(error.error)
+    for batch in cancelled:
+        print(f"{batch.judge}: batch {batch.batch_id} ({batch.filename}, {batch.requests} requests): {batch.status}")
+    print(f"Cancelled {len(cancelled)} batch(es); --resume collects what they finished and sends the rest again")
+    return 0
+
+
+def _offer_cancel(config: JudgingConfig) -> None:
+    """After a Ctrl-C or a quit: say which batches keep running, and cancel them if the user says so."""
+    from judgeflow.flows.batches import judging_batches
+
+    try:
+        running = run_async(lambda: judging_batches(config))
+    except (UserError, KeyboardInterrupt):
+        return
+    if not running:
+        return
+    print(f"judgeflow: {len(running)} batch(es) of this run are still running on the provider", file=sys.stderr)
+    answer = ""
+    if sys.stdin.isatty():
+        try:
+            answer = input("Cancel them? [y/N] ").strip().lower()
+        except (EOFError, KeyboardInterrupt):
+            answer = ""
+    if answer in ("y", "yes"):
+        _cancel(config)
+    else:
+        print("judgeflow: they keep running; --resume re-attaches them, --cancel cancels them", file=sys.stderr)

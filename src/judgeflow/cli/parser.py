@@ -93,6 +93,17 @@ def _judge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     judge.add_argument("--restart", action="store_true", help="start over even though --out holds earlier verdicts")
     judge.add_argument("--cache", type=Path, metavar="DIR", help="a response cache shared across runs")
+    batch = judge.add_argument_group("batch mode (OpenAI's Batch API: half the price, replies within 24 hours)")
+    batch.add_argument(
+        "--batch",
+        action="store_true",
+        help="send the openai: judges' requests in batches; kill or Ctrl-C, then --resume re-attaches them",
+    )
+    batch.add_argument("--batch-poll", type=float, default=30.0, metavar="S", help="seconds between polls (30)")
+    batch.add_argument(
+        "--batch-max-requests", type=int, default=50_000, metavar="N", help="requests per batch (at most 50,000)"
+    )
+    batch.add_argument("--cancel", action="store_true", help="cancel the batches of --out still running, and stop")
     _waits(judge, default=10.0, limit=600.0)
 
 

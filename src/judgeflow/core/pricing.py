@@ -15,6 +15,7 @@ from types import MappingProxyType
 from judgeflow.protocol.messages import Usage
 
 __all__ = [
+    "BATCH_DISCOUNT",
     "DEFAULT_PRICES",
     "FINE_TUNED_PREFIX",
     "TRAINING_PREFIX",
@@ -41,36 +42,56 @@ the training file times epochs), ``output_per_mtok`` 0. Look up ``training:<mode
 _BOUNDARY = "-_:/@"
 
 
+BATCH_DISCOUNT = 0.5
+"""What a Batch API call costs as a share of the list price when the table names no batch price (OpenAI: half)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Price:
-    """USD per one million tokens."""
+    """USD per one million tokens: the list price, and the price of the same tokens through a Batch API.
+
+    A batch price left out is `BATCH_DISCOUNT` times the list price."""
 
     input_per_mtok: float
     output_per_mtok: float
+    batch_input_per_mtok: float | None = None
+    batch_output_per_mtok: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("input_per_mtok", "output_per_mtok"):
+        for name in ("input_per_mtok", "output_per_mtok", "batch_input_per_mtok", "batch_output_per_mtok"):
             value = getattr(self, name)
+            if value is None and name.startswith("batch_"):
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{name} must be a number, got {value!r}")
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
+    def batch(self) -> Price:
+        """The batch column as a price of its own (what `cost_usd` charges a batch call with)."""
+        batch_in = self.batch_input_per_mtok
+        batch_out = self.batch_output_per_mtok
+        return Price(
+            self.input_per_mtok * BATCH_DISCOUNT if batch_in is None else batch_in,
+            self.output_per_mtok * BATCH_DISCOUNT if batch_out is None else batch_out,
+        )
 
-# OpenAI list prices in USD per 1M tokens as published in January 2025 (standard tier, no batch or
-# cached-input discounts). Prices change: these are defaults, overridden from config via `parse_price_table`.
+
+# OpenAI prices in USD per 1M tokens as published in January 2025: input and output at the list price (standard
+# tier, no cached-input discount), then the Batch API's input and output (half the list price). Prices change:
+# these are defaults, overridden from config via `parse_price_table`.
 DEFAULT_PRICES: Mapping[str, Price] = MappingProxyType(
     {
-        "gpt-4": Price(30.00, 60.00),
-        "gpt-4-turbo": Price(10.00, 30.00),
-        "gpt-4o": Price(2.50, 10.00),
-        "gpt-4o-2024-05-13": Price(5.00, 15.00),
-        "gpt-4o-mini": Price(0.15, 0.60),
-        "gpt-3.5-turbo": Price(0.50, 1.50),
+        "gpt-4": Price(30.00, 60.00, 15.00, 30.00),
+        "gpt-4-turbo": Price(10.00, 30.00, 5.00, 15.00),
+        "gpt-4o": Price(2.50, 10.00, 1.25, 5.00),
+        "gpt-4o-2024-05-13": Price(5.00, 15.00, 2.50, 7.50),
+        "gpt-4o-mini": Price(0.15, 0.60, 0.075, 0.30),
+        "gpt-3.5-turbo": Price(0.50, 1.50, 0.25, 0.75),
         # Inference on fine-tuned models.
-        "ft:gpt-3.5-turbo": Price(3.00, 6.00),
-        "ft:gpt-4o-mini": Price(0.30, 1.20),
-        "ft:gpt-4o": Price(3.75, 15.00),
+        "ft:gpt-3.5-turbo": Price(3.00, 6.00, 1.50, 3.00),
+        "ft:gpt-4o-mini": Price(0.30, 1.20, 0.15, 0.60),
+        "ft:gpt-4o": Price(3.75, 15.00, 1.875, 7.50),
         # Fine-tuning itself, per 1M trained tokens.
         "training:gpt-3.5-turbo": Price(8.00, 0.0),
         "training:gpt-4o-mini": Price(3.00, 0.0),
@@ -119,8 +140,9 @@ def cost_usd(usage: Usage, price: Price) -> float:
 def parse_price_table(data: Mapping[str, object]) -> dict[str, Price]:
     """Prices from config, e.g. a TOML ``[prices]`` table, to merge over `DEFAULT_PRICES`.
 
-    Each entry is either ``{input_per_mtok = 2.5, output_per_mtok = 10.0}`` or a pair ``[2.5, 10.0]``.
-    Raises ValueError naming the offending key.
+    Each entry is either ``{input_per_mtok = 2.5, output_per_mtok = 10.0}`` (optionally with
+    ``batch_input_per_mtok`` and ``batch_output_per_mtok``) or a list ``[2.5, 10.0]`` (or ``[2.5, 10.0, 1.25,
+    5.0]`` with the batch column). Raises ValueError naming the offending key.
     """
     table: dict[str, Price] = {}
     for key, value in data.items():
@@ -136,15 +158,24 @@ def parse_price_table(data: Mapping[str, object]) -> dict[str, Price]:
 def _parse_price(value: object) -> Price:
     if isinstance(value, Mapping):
         expected = {"input_per_mtok", "output_per_mtok"}
-        unknown = sorted(str(k) for k in value if k not in expected)
+        optional = {"batch_input_per_mtok", "batch_output_per_mtok"}
+        unknown = sorted(str(k) for k in value if k not in expected | optional)
         missing = sorted(expected - set(value))
         if unknown or missing:
             raise ValueError(f"expected keys input_per_mtok and output_per_mtok (missing {missing}, unknown {unknown})")
-        return Price(value["input_per_mtok"], value["output_per_mtok"])
+        return Price(
+            value["input_per_mtok"],
+            value["output_per_mtok"],
+            value.get("batch_input_per_mtok"),
+            value.get("batch_output_per_mtok"),
+        )
     if isinstance(value, list | tuple):
-        if len(value) != 2:
-            raise ValueError(f"expected [input_per_mtok, output_per_mtok], got {len(value)} values")
-        return Price(value[0], value[1])
+        if len(value) not in (2, 4):
+            raise ValueError(
+                "expected [input_per_mtok, output_per_mtok] or [input, output, batch_input, batch_output] "
+                f"per 1M tokens, got {len(value)} values"
+            )
+        return Price(*value)
     raise ValueError(f"expected a table or a pair of numbers, got {type(value).__name__}")
 
 

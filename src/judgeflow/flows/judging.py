@@ -28,6 +28,8 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from judgeflow.actors import Judge, Router, Scorer
+from judgeflow.actors.batch_judge import BatchIncomplete, BatchJudge, has_batches
+from judgeflow.calls.batching import BatchedJudge, BatchOptions
 from judgeflow.calls.health import HealthPolicy
 from judgeflow.flows.wiring import resolve_judges
 from judgeflow.inputs.config import ConfigError, JudgingConfig
@@ -115,6 +117,8 @@ async def open_judging(
             )
         )
         await _check_judges(context.store, config)
+        # A resumed run re-attaches the batches its judges have running, whether or not it batches new requests.
+        running = {key.partition("#")[0] for key in await context.store.batch_records() if "#" in key}
         judges, resources = await resolve_judges(
             config.judges,
             base_url=config.base_url,
@@ -127,6 +131,9 @@ async def open_judging(
             publish=bus.publish,
             cache=context.cache,
             health=HealthPolicy(grace_s=config.grace_s, outage_limit_s=config.outage_limit_s),
+            batch=config.batch,
+            batch_options=BatchOptions(max_requests=config.batch_max_requests, poll_s=config.batch_poll_s),
+            batched=running,
         )
         await stack.enter_async_context(resources)
         tg = await stack.enter_async_context(anyio.create_task_group())
@@ -307,9 +314,20 @@ async def _judge_all(
             if store is not None:
                 await store.record_item("judgement", judgement.id, judgement.judge, text)
 
+        batched: list[BatchJudge] = []
         async with anyio.create_task_group() as tg:
             for (name, model), inbox in zip(judges, inboxes, strict=True):
-                judge = Judge(model, workers=workers, batch_size=batch_size, name=name, publish=publish)
+                judge: Judge | BatchJudge = Judge(
+                    model, workers=workers, batch_size=batch_size, name=name, publish=publish
+                )
+                # Through a Batch API when asked to, or when resuming a run that has batches of this judge.
+                if (
+                    isinstance(model, BatchedJudge)
+                    and store is not None
+                    and (model.batch or await has_batches(store, name))
+                ):
+                    judge = BatchJudge(model, store, name=name, workers=workers, publish=publish)
+                    batched.append(judge)
                 await tg.start(judge.run, inbox.receiver, verdicts.sender.clone())
             verdicts.sender.close()
             writer = Router[Judgement](
@@ -330,6 +348,9 @@ async def _judge_all(
                 if done is not None and store is not None:
                     await _replay(store, names, sink, earlier if scorer is not None else None)
             read, labelled = await _read(items, [inbox.sender for inbox in inboxes], publish=publish, done=done)
+        unfinished = sum(judge.unfinished for judge in batched)
+        if unfinished:
+            raise BatchIncomplete(unfinished, [r for judge in batched for r in judge.reasons], holder=str(out))
         return JudgeSummary(items=read, lines_written=sink.lines, scorer=scorer, labelled=labelled)
 
 

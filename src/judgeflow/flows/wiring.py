@@ -19,7 +19,7 @@ share one gate with the stricter of their limits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from anyio.abc import AsyncResource
 
+from judgeflow.calls.batching import BatchedJudge, BatchOptions
 from judgeflow.calls.budget import Budget
 from judgeflow.calls.context import CallContext
 from judgeflow.calls.gate import GateRegistry, Limits
@@ -35,6 +36,7 @@ from judgeflow.calls.roles import LLMJudge
 from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price
 from judgeflow.core.prompts import DEFAULT_JUDGE_PROMPT, JudgePrompt
 from judgeflow.inputs.config import ConfigError, RoleConfig
+from judgeflow.protocol.batches import BatchClient
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.calls import LimitKey
 from judgeflow.protocol.models import ChatModel, Embedder, JudgeModel
@@ -168,6 +170,21 @@ class ModelMaker:
             retry_unparsed=role.retry_unparsed,
         )
 
+    def batched(
+        self, llm: LLMJudge, role: RoleConfig, what: str, *, batch: bool, options: BatchOptions
+    ) -> BatchedJudge:
+        """``llm`` with the Batch API of its server beside it (OpenAI and compatible servers only)."""
+        if role.provider != "openai":
+            raise ConfigError(f"{what}: batch mode needs an openai provider (OpenAI or a compatible server)")
+        model = llm.chat.name
+
+        def client() -> BatchClient:
+            from judgeflow.providers.openai.batch import OpenAIBatch
+
+            return OpenAIBatch(model, self.openai_client(role.base_url, what))
+
+        return BatchedJudge(llm, client, batch=batch, options=options)
+
 
 class JudgeSpecError(ValueError):
     """A judge name that does not resolve; the message says what would."""
@@ -225,6 +242,9 @@ async def resolve_judges(
     publish: Publish = null_publish,
     cache: ResponseCache | None = None,
     health: HealthPolicy | None = None,
+    batch: bool = False,
+    batch_options: BatchOptions | None = None,
+    batched: Collection[str] = (),
 ) -> tuple[list[tuple[str, JudgeModel]], RunResources]:
     """Each spec as ``(spec, judge)``, in order, and the resources the provider judges share.
 
@@ -236,6 +256,11 @@ async def resolve_judges(
     `judgeflow.calls.context.ASSUMED_OUTPUT_TOKENS` of output). ``health`` says how long calls wait for a server
     that does not answer before the run stops. Close the resources when judging is done
     (``async with resources:``); on an error, whatever was opened is closed before it propagates.
+
+    With ``batch``, every ``openai:`` judge comes as a `BatchedJudge` whose requests go through the Batch API
+    (`judgeflow.actors.batch_judge`), cut and polled as ``batch_options`` say; the judges named in ``batched``
+    (a resumed run's, which have batches running) come so too, with their new requests sent online unless
+    ``batch``.
     """
     maker = ModelMaker(publish=publish, max_cost_usd=max_cost, prices=DEFAULT_PRICES, cache=cache, health=health)
     judges: list[tuple[str, JudgeModel]] = []
@@ -258,7 +283,15 @@ async def resolve_judges(
                     max_tokens=max_tokens,
                     timeout_s=timeout_s,
                 )
-                judges.append((spec, maker.judge(role, f"judge {spec!r}", DEFAULT_JUDGE_PROMPT)))
+                what = f"judge {spec!r}"
+                llm = maker.judge(role, what, DEFAULT_JUDGE_PROMPT)
+                judge: JudgeModel = llm
+                if provider == "openai" and (batch or spec in batched):
+                    options = batch_options or BatchOptions()
+                    judge = maker.batched(llm, role, what, batch=batch, options=options)
+                elif batch:
+                    raise ConfigError(f"{what}: batch mode needs an openai: judge (OpenAI or a compatible server)")
+                judges.append((spec, judge))
             except ConfigError as error:
                 message = str(error)
                 prefix = f"judge {spec!r}: "

@@ -276,12 +276,18 @@ class JudgingConfig:
     label_threshold: float = 4.0  # with true/false labels: a score at or above it says "true"
     grace_s: float = 10.0
     outage_limit_s: float = 600.0
+    batch: bool = False
+    """Send the ``openai:`` judges' requests through the Batch API (half the price, results within 24 hours)."""
+    batch_poll_s: float = 30.0
+    batch_max_requests: int = 50_000
 
     def __post_init__(self) -> None:
         if not self.judges:
             raise ConfigError("name at least one judge")
         _check_waits(self.grace_s, self.outage_limit_s)
-        for name in ("concurrency", "n_resamples", "batch_size"):
+        if not self.batch_poll_s > 0:
+            raise ConfigError(f"batch_poll_s must be positive, got {self.batch_poll_s}")
+        for name in ("concurrency", "n_resamples", "batch_size", "batch_max_requests"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 

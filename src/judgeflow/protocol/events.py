@@ -17,6 +17,7 @@ from .messages import ScoreUpdate, Usage
 __all__ = [
     "ActorFinished",
     "ActorStarted",
+    "BatchProgress",
     "BudgetExhausted",
     "CallFinished",
     "CallRetry",
@@ -161,6 +162,26 @@ class BudgetExhausted:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchProgress:
+    """One batch of a judge in batch mode, as last seen on the provider (published at every poll).
+
+    ``part`` is judgeflow's name for the batch (its upload's file name); ``batch_id`` is the provider's id, empty
+    until the batch is created. ``status`` is the provider's (``validating``, ``in_progress``, ``finalizing``,
+    ``completed``, ``failed``, ``expired``, ``cancelling``, ``cancelled``) or judgeflow's own before that
+    (``planned``, ``uploaded``) and after (``collected``); ``message`` says why a batch failed.
+    """
+
+    judge: str
+    part: str
+    batch_id: str
+    status: str
+    completed: int
+    failed: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingStatus:
     """Progress of the Trainer (a local fit, or a fine-tuning job and its events)."""
 
@@ -201,6 +222,7 @@ Event: TypeAlias = (
     | BudgetExhausted
     | ServerDown
     | ServerUp
+    | BatchProgress
     | TrainingStatus
     | ScoreUpdate
     | ScorePaired

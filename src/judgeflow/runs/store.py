@@ -86,6 +86,9 @@ _INSERT_CALL = f"INSERT OR IGNORE INTO calls({_CALL_COLUMNS}) VALUES (?, ?, ?, ?
 # An item recomputed on resume (a failed judgement retried) replaces the old record.
 _UPSERT_ITEM = "INSERT OR REPLACE INTO items(kind, id, judge, record_json) VALUES (?, ?, ?, ?)"
 _SET_META = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
+_DELETE_META = "DELETE FROM meta WHERE key = ?"
+# A batch mode's notes (`judgeflow.protocol.batches.BatchBook`): meta rows under this prefix.
+_BATCH_PREFIX = "batch:"
 
 
 class StoreError(RuntimeError):
@@ -185,6 +188,22 @@ class RunStore(AsyncResource):
         self._enqueue(_SET_META, (key, value))
         await self.flush()
 
+    async def put_batch_record(self, key: str, record: str) -> None:
+        """Keep a batch's record (`judgeflow.protocol.batches.BatchBook`), committed before this returns."""
+        await self.set_meta(_BATCH_PREFIX + key, record)
+
+    async def delete_batch_record(self, key: str) -> None:
+        await self._wait_for_room()
+        self._enqueue(_DELETE_META, (_BATCH_PREFIX + key,))
+        await self.flush()
+
+    async def batch_records(self) -> dict[str, str]:
+        """Every batch record, by key."""
+        sql = "SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key"
+        bounds = (_BATCH_PREFIX, _BATCH_PREFIX[:-1] + chr(ord(_BATCH_PREFIX[-1]) + 1))
+        rows: list[tuple[str, str]] = await self._call(_fetchall(sql, bounds))
+        return {key[len(_BATCH_PREFIX) :]: value for key, value in rows}
+
     async def wait_committed(self) -> None:
         """Wait until everything enqueued so far is committed, in the batch it is in (the writer is not hurried)."""
         target = self._enqueued
@@ -219,8 +238,12 @@ class RunStore(AsyncResource):
         return None if row is None else str(row[0])
 
     async def holds_work(self) -> bool:
-        """Whether anything was done in this store: an item recorded or a call paid for."""
-        sql = "SELECT EXISTS(SELECT 1 FROM items) OR EXISTS(SELECT 1 FROM calls)"
+        """Whether anything was done in this store: an item recorded, a call paid for, or a batch planned (its
+        requests may be running on the provider, paid for, with no other trace here yet)."""
+        sql = (
+            "SELECT EXISTS(SELECT 1 FROM items) OR EXISTS(SELECT 1 FROM calls) "
+            f"OR EXISTS(SELECT 1 FROM meta WHERE key LIKE '{_BATCH_PREFIX}%')"
+        )
         return bool(await self._call(lambda db: db.execute(sql).fetchone()[0]))
 
     async def done_items(self, kind: ItemKind, judge: str | None = None, *, include_failed: bool = False) -> set[str]:

@@ -34,6 +34,7 @@ from .views import Snapshot
 from .widgets import (
     SPARK_STAGES,
     AgreementPanel,
+    BatchesPanel,
     CostsPanel,
     ErrorsPanel,
     HeatMapPanel,
@@ -158,6 +159,7 @@ class DashboardApp(App[str | None]):
         self.throughput = ThroughputPanel(SPARK_STAGES if self.state.mode == "run" else (), id="throughput")
         self.progress = ProgressPanel(id="progress")
         self.training = TrainingPanel(id="training")
+        self.batches = BatchesPanel(id="batches")
         self.agreement = AgreementPanel(id="agreement")
         self.heatmap = HeatMapPanel(id="heatmap")
         self.costs = CostsPanel(id="costs")
@@ -169,6 +171,7 @@ class DashboardApp(App[str | None]):
             yield self.throughput
             yield self.progress
             yield self.training
+            yield self.batches
         with Horizontal(id="row-scores"):
             yield self.agreement
             with Vertical(id="side"):
@@ -237,6 +240,7 @@ class DashboardApp(App[str | None]):
         self.throughput.show(snapshot)
         self.progress.show(snapshot)
         self.training.show(snapshot)
+        self.batches.show(snapshot)
         self.agreement.show(snapshot)
         self.heatmap.show(snapshot)
         self.costs.show(snapshot)

@@ -17,6 +17,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from judgeflow.protocol.bus import batches
 from judgeflow.protocol.events import (
+    BatchProgress,
     Event,
     ItemDone,
     ItemFailed,
@@ -52,6 +53,7 @@ class ProgressState:
         """How many items each actor will get, when the run says so (a judge run names its judges' totals)."""
         self.outages: dict[str, OutageView] = {}
         """Servers that do not answer right now."""
+        self.batches: dict[tuple[str, str], BatchProgress] = {}
 
     def fold(self, event: Event) -> None:
         if isinstance(event, ItemDone):
@@ -71,6 +73,8 @@ class ProgressState:
             self.outages[event.server] = OutageView(event.server, event.since, event.detail, event.probes)
         elif isinstance(event, ServerUp):
             self.outages.pop(event.server, None)
+        elif isinstance(event, BatchProgress):
+            self.batches[(event.judge, event.part)] = event
 
     def line(self) -> str:
         """Items done per actor (in the order actors first reported), training, live agreement, failures."""
@@ -89,7 +93,18 @@ class ProgressState:
         if failed:
             parts.append(f"failed {failed}")
         parts.extend(outage.line() for outage in self.outages.values())
+        if self.batches:
+            parts.append("batches " + ", ".join(_batch(batch) for batch in self.batches.values()))
         return " | ".join(parts)
+
+
+def _batch(batch: BatchProgress) -> str:
+    """``#0002 in_progress 120/50,000`` (and ``failed N``, and why a batch failed)."""
+    number = batch.part.removesuffix(".jsonl").rpartition("-")[2] or batch.part
+    text = f"#{number} {batch.status} {batch.completed:,}/{batch.total:,}"
+    if batch.failed:
+        text += f" failed {batch.failed:,}"
+    return text + (f" ({batch.message})" if batch.message else "")
 
 
 class PlainDisplay:

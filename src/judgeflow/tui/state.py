@@ -31,6 +31,7 @@ from typing import Any
 from judgeflow.protocol.events import (
     ActorFinished,
     ActorStarted,
+    BatchProgress,
     BudgetExhausted,
     CallFinished,
     CallRetry,
@@ -65,6 +66,7 @@ from .views import (
     ACTOR_ORDER,
     SCORE_LEVELS,
     STAGES,
+    BatchView,
     DifferenceView,
     ErrorView,
     OutageView,
@@ -127,6 +129,7 @@ class DashboardState:
         self._eta = Eta()
         self._counted: frozenset[str] = frozenset(STAGES)
         self._outages: dict[str, OutageView] = {}
+        self._batches: dict[tuple[str, str], BatchView] = {}
 
     # -- feeds ---------------------------------------------------------------------------------------------------
 
@@ -200,6 +203,17 @@ class DashboardState:
                 if trainer.done_in == 0:
                     trainer.done_in = 1
                     self._sample_eta(now)
+        elif isinstance(event, BatchProgress):
+            self._batches[(event.judge, event.part)] = BatchView(
+                event.judge,
+                event.part,
+                event.batch_id,
+                event.status,
+                event.completed,
+                event.failed,
+                event.total,
+                event.message,
+            )
         elif isinstance(event, BudgetExhausted):
             self.budget_usd = event.budget_usd
             self.budget_spent_usd = event.spent_usd
@@ -315,6 +329,7 @@ class DashboardState:
             events=self.events,
             mode=self.mode,
             outages=tuple(self._outages.values()),
+            batches=tuple(self._batches.values()),
         )
 
     # -- internals -----------------------------------------------------------------------------------------------

@@ -14,9 +14,12 @@ from rich.table import Table
 from rich.text import Text
 
 from .formatting import ChannelView, Palette, bar, fmt_duration, fmt_usd, two_column_grid
-from .views import CostView, ErrorView, ProgressView, Snapshot, TrainingView
+from .views import BatchView, CostView, ErrorView, ProgressView, Snapshot, TrainingView
 
-__all__ = ["render_costs", "render_errors", "render_progress", "render_status", "render_training"]
+__all__ = ["render_batches", "render_costs", "render_errors", "render_progress", "render_status", "render_training"]
+
+_BATCH_DONE = frozenset({"completed", "collected"})
+_BATCH_BAD = frozenset({"failed", "expired", "cancelled", "cancelling"})
 
 
 def render_status(snapshot: Snapshot, *, paused: bool, channels: Sequence[ChannelView] = ()) -> Text:
@@ -92,6 +95,24 @@ def _status_style(status: str, palette: Palette) -> Style:
     if status in ("failed", "missing", "skipped", "cancelled"):
         return palette.bad
     return palette.warn
+
+
+def render_batches(batches: Sequence[BatchView], palette: Palette) -> RenderableType:
+    """Each batch: its status and request counts (done of total, failed); why it failed, when it did."""
+    grid = Table.grid(expand=True, padding=(0, 1))
+    grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
+    grid.add_column(no_wrap=True)
+    grid.add_column(justify="right", no_wrap=True)
+    for view in batches:
+        number = view.part.removesuffix(".jsonl").rpartition("-")[2] or view.part
+        style = (
+            palette.good if view.status in _BATCH_DONE else palette.bad if view.status in _BATCH_BAD else palette.warn
+        )
+        counts = f"{view.completed:,}/{view.total:,}" + (f" ✗{view.failed:,}" if view.failed else "")
+        grid.add_row(Text(f"{view.judge} #{number}", palette.accent), Text(view.status, style), counts)
+        if view.message:
+            grid.add_row(Text(view.message, palette.bad, overflow="ellipsis"), "", "")
+    return grid
 
 
 def render_costs(costs: CostView, palette: Palette) -> RenderableType:

@@ -20,6 +20,7 @@ __all__ = [
     "STAGES",
     "ActorView",
     "AgreementView",
+    "BatchView",
     "CostView",
     "DifferenceView",
     "ErrorView",
@@ -175,6 +176,20 @@ class TrainingView:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchView:
+    """One batch of a judge in batch mode, as its last `BatchProgress` said."""
+
+    judge: str
+    part: str
+    batch_id: str
+    status: str
+    completed: int
+    failed: int
+    total: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorView:
     at_s: float | None
     actor: str
@@ -222,6 +237,8 @@ class Snapshot:
     """In a judge run, ``actors`` are the judges (and any other actor that reports items or calls)."""
     outages: tuple[OutageView, ...] = ()
     """Servers that do not answer right now (their calls wait, no item fails)."""
+    batches: tuple[BatchView, ...] = ()
+    """Batches of the judges in batch mode, in the order they were first reported."""
 
     def actor(self, name: str) -> ActorView | None:
         return next((view for view in self.actors if view.name == name), None)

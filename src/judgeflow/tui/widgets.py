@@ -26,13 +26,21 @@ from textual.widgets import Label, Sparkline, Static
 
 from .formatting import ChannelView, Palette, fmt_rate
 from .scores import render_agreement_panel, render_heatmaps
-from .summaries import render_costs, render_errors, render_progress, render_status, render_training
+from .summaries import (
+    render_batches,
+    render_costs,
+    render_errors,
+    render_progress,
+    render_status,
+    render_training,
+)
 from .tables import render_pipeline, render_providers
 from .views import ActorView, Snapshot
 
 __all__ = [
     "SPARK_STAGES",
     "AgreementPanel",
+    "BatchesPanel",
     "CostsPanel",
     "ErrorsPanel",
     "HeatMapPanel",
@@ -130,6 +138,19 @@ class TrainingPanel(Panel):
             self.display = shown
         if shown:
             self.update(render_training(snapshot.training, snapshot.training_log, self.palette()))
+
+
+class BatchesPanel(Panel):
+    """The batches of judges in batch mode, with their status and request counts; hidden when there are none."""
+
+    TITLE = "Batches"
+
+    def show(self, snapshot: Snapshot) -> None:
+        shown = bool(snapshot.batches)
+        if self.display != shown:
+            self.display = shown
+        if shown:
+            self.update(render_batches(snapshot.batches, self.palette()))
 
 
 class ProvidersPanel(Panel):
