@@ -160,6 +160,20 @@ def test_cost_is_non_negative_and_additive(a: Usage, b: Usage, price: Price) -> 
     assert cost_usd(both, price) == pytest.approx(cost_usd(a, price) + cost_usd(b, price), rel=1e-9, abs=1e-12)
 
 
+def test_the_batch_column_is_half_the_list_price_unless_the_table_says_otherwise() -> None:
+    for model, price in DEFAULT_PRICES.items():
+        if model.startswith("training:"):
+            continue
+        assert price.batch() == Price(price.input_per_mtok / 2, price.output_per_mtok / 2), model
+    assert Price(2.0, 8.0).batch() == Price(1.0, 4.0)  # no batch column: half the list price
+    assert Price(2.0, 8.0, 1.5, 7.0).batch() == Price(1.5, 7.0)
+    usage = Usage(1_000, 200)
+    gpt4o = DEFAULT_PRICES["gpt-4o"]
+    assert cost_usd(usage, gpt4o.batch()) == pytest.approx(cost_usd(usage, gpt4o) / 2)
+    with pytest.raises(ValueError, match="batch_input_per_mtok"):
+        Price(1.0, 1.0, -1.0)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # parse_price_table
 
@@ -173,6 +187,11 @@ def test_parse_price_table_accepts_tables_and_pairs() -> None:
         }
     )
     assert table == {"gpt-4o": Price(2, 8.0), "my-model": Price(0.1, 0.2), "other": Price(0, 0)}
+    batch = parse_price_table(
+        {"a": [2, 8, 0.5, 2], "b": {"input_per_mtok": 2, "output_per_mtok": 8, "batch_output_per_mtok": 3}}
+    )
+    assert batch["a"].batch() == Price(0.5, 2)
+    assert batch["b"].batch() == Price(1.0, 3)
     merged = {**DEFAULT_PRICES, **table}
     assert price_for("gpt-4o-2024-08-06", merged) == Price(2, 8.0)
     assert parse_price_table({}) == {}

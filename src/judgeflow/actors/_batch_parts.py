@@ -43,6 +43,8 @@ class Part:
     completed: int = 0
     failed: int = 0
     message: str = ""
+    resumed: bool = False
+    """Read back from an earlier run's record (not kept in the record itself)."""
 
     @property
     def ended(self) -> bool:
@@ -96,6 +98,7 @@ class Part:
             completed=int(completed),
             failed=int(failed),
             message=str(data.get("message", "")),
+            resumed=True,
         )
 
 

@@ -92,6 +92,8 @@ class BatchJudge:
         self._inbox_done = anyio.Event()
         self._counts = [0, 0, 0]  # in, out, failed
         self._outbox: Sender[Judgement] | None = None
+        self._online: Sender[Answer] | None = None
+        """Where new requests go when the judge does not batch them (a run resumed without batch mode)."""
 
     def custom_id(self, item_id: str) -> str:
         return f"{self.name}|{item_id}"
@@ -116,39 +118,44 @@ class BatchJudge:
         self._outbox = outbox
         reservations = await self._load()
         writer = PartWriter(max_requests=self.options.max_requests, max_bytes=self.options.max_bytes)
-        async with anyio.create_task_group() as tg:
-            for part in list(self._parts.values()):
-                if not part.collected:
-                    tg.start_soon(self._drive, part, None, reservations.get(part.key))
-            online: Sender[Answer] | None = None
+        async with anyio.create_task_group() as outer:
             if not self.model.batch:
                 channel: Channel[Answer] = Channel(f"{self.name}.online", 64)
                 judge = Judge(self.model.llm, workers=self.workers, name=self.name, publish=self.publish)
-                await tg.start(judge.run, channel.receiver, outbox.clone())
-                online = channel.sender
+                await outer.start(judge.run, channel.receiver, outbox.clone())
+                self._online = channel.sender
             try:
-                async for answer in inbox:
-                    self._counts[0] += 1
-                    cid = self.custom_id(answer.id)
-                    if cid in self._in_flight:
-                        self._answers[cid] = answer  # a resumed run: its batch is on its way
-                    elif online is not None:
-                        await online.send(answer)
-                    else:
-                        await self._plan(answer, writer, tg)
-                await self._seal(writer, tg)
+                async with anyio.create_task_group() as tg:
+                    for part in list(self._parts.values()):
+                        if not part.collected:
+                            tg.start_soon(self._drive, part, None, reservations.get(part.key))
+                    try:
+                        async for answer in inbox:
+                            self._counts[0] += 1
+                            await self._take(answer, writer, tg)
+                        await self._seal(writer, tg)
+                    finally:
+                        self._inbox_done.set()
+                for _ in range(1, self.options.max_attempts):
+                    if not self._retry:
+                        break
+                    again, self._retry = self._retry, []
+                    async with anyio.create_task_group() as tg:
+                        for answer in again:
+                            await self._plan(answer, writer, tg)
+                        await self._seal(writer, tg)
             finally:
-                if online is not None:
-                    online.close()
-                self._inbox_done.set()
-        for _ in range(1, self.options.max_attempts):
-            if not self._retry:
-                break
-            again, self._retry = self._retry, []
-            async with anyio.create_task_group() as tg:
-                for answer in again:
-                    await self._plan(answer, writer, tg)
-                await self._seal(writer, tg)
+                if self._online is not None:
+                    self._online.close()
+
+    async def _take(self, answer: Answer, writer: PartWriter, tg: anyio.abc.TaskGroup) -> None:
+        cid = self.custom_id(answer.id)
+        if cid in self._in_flight:
+            self._answers[cid] = answer  # a resumed run: its batch is on its way
+        elif self._online is not None:
+            await self._online.send(answer)
+        else:
+            await self._plan(answer, writer, tg)
 
     # -- planning ----------------------------------------------------------------------------------------------
 
@@ -275,6 +282,8 @@ class BatchJudge:
                 await self._failed_request(answer, line.error.kind, line.error.detail)
             elif state.status == "completed":
                 await self._failed_request(answer, "transient", "the batch returned no line for this request")
+            elif part.resumed:
+                await self._again(answer)  # resuming is asking for what that batch did not do
             else:
                 left += 1
         await self._follow_up(follow_ups)
@@ -324,9 +333,16 @@ class BatchJudge:
         attempts = self._attempts.get(cid, 1)
         if kind != "fatal" and attempts < self.options.max_attempts:
             self._attempts[cid] = attempts + 1
-            self._retry.append(answer)
+            await self._again(answer)
             return
         await self._emit_failed(answer, f"batch request failed ({kind}): {detail}")
+
+    async def _again(self, answer: Answer) -> None:
+        """Send ``answer``'s request again: in the next round of batches, or online when the judge does not batch."""
+        if self._online is not None:
+            await self._online.send(answer)
+        else:
+            self._retry.append(answer)
 
     # -- output ------------------------------------------------------------------------------------------------
 
@@ -449,8 +465,8 @@ async def cancel_batches(model: BatchedJudge, book: BatchBook, *, name: str) -> 
         if key == _TAG_KEY or not key.startswith(f"{name}#"):
             continue
         part = Part.from_json(key, text)
-        if part.batch_id is None or part.ended:
-            continue
+        if part.batch_id is None or part.ended or part.status == "cancelling":
+            continue  # nothing to cancel, or asked already
         try:
             state = await model.client.cancel(part.batch_id)
         except Exception as error:

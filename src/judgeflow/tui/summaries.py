@@ -103,6 +103,7 @@ def render_batches(batches: Sequence[BatchView], palette: Palette) -> Renderable
     grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
     grid.add_column(no_wrap=True)
     grid.add_column(justify="right", no_wrap=True)
+    reasons = Text(overflow="fold")
     for view in batches:
         number = view.part.removesuffix(".jsonl").rpartition("-")[2] or view.part
         style = (
@@ -111,8 +112,8 @@ def render_batches(batches: Sequence[BatchView], palette: Palette) -> Renderable
         counts = f"{view.completed:,}/{view.total:,}" + (f" ✗{view.failed:,}" if view.failed else "")
         grid.add_row(Text(f"{view.judge} #{number}", palette.accent), Text(view.status, style), counts)
         if view.message:
-            grid.add_row(Text(view.message, palette.bad, overflow="ellipsis"), "", "")
-    return grid
+            reasons.append(f"#{number}: {view.message}\n", palette.bad)
+    return Group(grid, reasons) if reasons else grid
 
 
 def render_costs(costs: CostView, palette: Palette) -> RenderableType:
