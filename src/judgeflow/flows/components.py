@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from judgeflow.calls.batching import BatchOptions
 from judgeflow.calls.health import HealthPolicy
 from judgeflow.calls.index import EmbeddingIndex
 from judgeflow.calls.roles import LLMAnswerer, LLMQuestionWriter
@@ -154,12 +155,12 @@ async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, ca
     teacher = (
         LocalTeacherJudge()
         if roles.teacher.provider == "local"
-        else maker.judge(roles.teacher, "roles.teacher", prompts.judge)
+        else _judge(maker, roles.teacher, "roles.teacher", prompts)
     )
     base_student: JudgeModel = (
         LocalStudentJudge.prior(name="student_base")
         if roles.student.provider == "local"
-        else maker.judge(roles.student, "roles.student", prompts.judge)
+        else _judge(maker, roles.student, "roles.student", prompts)
     )
     trainer: TrainerBackend
     if config.trainer.backend == "local":
@@ -193,6 +194,14 @@ async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, ca
         trainer=trainer,
         base_student=base_student,
     )
+
+
+def _judge(maker: ModelMaker, role: RoleConfig, what: str, prompts: Prompts) -> JudgeModel:
+    """An LLM judge for a role; with ``batch = true``, one that sends its requests through the Batch API."""
+    judge = maker.judge(role, what, prompts.judge)
+    if not role.batch:
+        return judge
+    return maker.batched(judge, role, what, batch=True, options=BatchOptions(poll_s=role.batch_poll_s))
 
 
 async def _documents(config: PipelineConfig, cache_dir: Path) -> list[Document]:

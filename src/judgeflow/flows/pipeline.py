@@ -46,6 +46,8 @@ from judgeflow.actors import (
     TeacherJudge,
     Trainer,
 )
+from judgeflow.actors.batch_judge import BatchIncomplete, BatchJudge
+from judgeflow.calls.batching import BatchedJudge
 from judgeflow.core.prompts import training_example_json
 from judgeflow.flows.components import Components, local_components
 from judgeflow.inputs.config import ConfigError, PipelineConfig, config_from_data
@@ -270,6 +272,7 @@ async def _run(
             export=_hub_export(config, out_dir / TRAINING_FILE),
             publish=publish,
         )
+        batched: list[BatchJudge] = []
         try:
             publish(RunStarted(str(out_dir), len(components.documents)))
             async with anyio.create_task_group() as tg:
@@ -308,15 +311,32 @@ async def _run(
                     publish=publish,
                 )
                 await start(_with_ready(trained, to_trained, students_out, ready))
-                base = StudentJudge(
+                base: StudentJudge | BatchJudge = StudentJudge(
                     components.base_student,
                     workers=config.workers.student,
                     batch_size=config.student_batch_size,
                     name=BASE,
                     publish=publish,
                 )
+                teacher: TeacherJudge | BatchJudge = TeacherJudge(
+                    components.teacher, workers=config.workers.teacher, publish=publish
+                )
+                # A judge role with batch = true sends its requests through the Batch API.
+                if isinstance(components.base_student, BatchedJudge):
+                    base = BatchJudge(
+                        components.base_student,
+                        context.store,
+                        name=BASE,
+                        workers=config.workers.student,
+                        publish=publish,
+                    )
+                    batched.append(base)
+                if isinstance(components.teacher, BatchedJudge):
+                    teacher = BatchJudge(
+                        components.teacher, context.store, name=TEACHER, workers=config.workers.teacher, publish=publish
+                    )
+                    batched.append(teacher)
                 await start(base.run, to_base.receiver, students_out.sender.clone())
-                teacher = TeacherJudge(components.teacher, workers=config.workers.teacher, publish=publish)
                 await start(teacher.run, to_teacher.receiver, teacher_out.sender)
                 students_out.sender.close()
                 await start(
@@ -362,6 +382,10 @@ async def _run(
                 async with documents.sender:
                     for document in components.documents:
                         await documents.sender.send(document)
+            unfinished = sum(judge.unfinished for judge in batched)
+            if unfinished:
+                reasons = [reason for judge in batched for reason in judge.reasons]
+                raise BatchIncomplete(unfinished, reasons, holder=str(out_dir))
             assert scorer.result is not None
             run.report = build_report(
                 result=scorer.result,

@@ -71,10 +71,19 @@ class RoleConfig:
     temperature: float = 0.0
     timeout_s: float = 60.0
     retry_unparsed: bool = True
+    batch: bool = False
+    """A judge role (teacher, student) sends its requests through the provider's Batch API (openai only)."""
+    batch_poll_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.provider not in ("local", "openai", "hf"):
             raise ConfigError(f"provider must be one of local, openai, hf; got {self.provider!r}")
+        if self.batch and self.provider != "openai":
+            raise ConfigError(
+                f"batch = true needs provider 'openai' (OpenAI or a compatible server), not {self.provider!r}"
+            )
+        if not self.batch_poll_s > 0:
+            raise ConfigError(f"batch_poll_s must be positive, got {self.batch_poll_s}")
         if self.provider != "local" and not self.model:
             raise ConfigError(f"a {self.provider} role needs a model")
         if self.concurrency < 1:
