@@ -210,14 +210,16 @@ class BatchJudge:
 
     async def _drive(self, part: Part, data: bytes | None, reservation: Reservation | None) -> None:
         client = self.model.client
+        fresh = data is not None  # uploaded by this run: no earlier run can have created its batch
         try:
             if part.status == "planned":
                 if data is None:
                     raise BatchAPIError(f"{part.filename}: planned but neither uploaded nor at hand")
-                part.file_id = await self._api(lambda: client.upload(part.filename, data), "upload")
+                part.file_id = await self._api(functools.partial(client.upload, part.filename, data), "upload")
+                data = None  # the provider has it: do not hold a part's file (up to 200 MB) while it runs
                 part.status = "uploaded"
                 await self._save(part)
-            state = await self._attach(part, fresh=data is not None)
+            state = await self._attach(part, fresh=fresh)
             while not state.ended:
                 await anyio.sleep(self.options.poll_s)
                 state = await self._api(functools.partial(client.retrieve, state.id), "retrieve")
