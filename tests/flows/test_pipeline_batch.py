@@ -5,6 +5,7 @@ The teacher's verdicts are those of online mode (the same replies, read by the s
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,13 @@ async def test_the_teacher_and_base_student_in_batches_agree_with_online_mode(tm
     gpt4o_batch, gpt4o_online = batched["costs"]["models"]["gpt-4o"], online["costs"]["models"]["gpt-4o"]
     assert gpt4o_batch["input_tokens"] == gpt4o_online["input_tokens"]  # the question writer's and the teacher's
     assert gpt4o_batch["cost_usd"] < gpt4o_online["cost_usd"]
-    teacher_online = (tmp_path / "online" / "judgements.jsonl").read_text(encoding="utf-8")
-    teacher_batch = (tmp_path / "batch" / "judgements.jsonl").read_text(encoding="utf-8")
-    assert sorted(teacher_online.splitlines()) == sorted(teacher_batch.splitlines())
+    assert verdicts(tmp_path / "online") == verdicts(tmp_path / "batch")
+
+
+def verdicts(folder: Path) -> list[str]:
+    """Every judgement record of a run folder, without the time it was made, sorted."""
+    records = [json.loads(line) for line in (folder / "judgements.jsonl").read_text(encoding="utf-8").splitlines()]
+    return sorted(json.dumps({k: v for k, v in record.items() if k != "at"}, sort_keys=True) for record in records)
 
 
 def test_batch_needs_an_openai_role() -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -357,13 +358,15 @@ class BatchJudge:
 
     async def _emit(self, answer: Answer, reply: JudgeReply) -> None:
         assert self._outbox is not None
-        await self._outbox.send(Judgement(answer, self.name, reply.model, reply.verdict, reply.text, reply.usage))
+        judgement = Judgement(answer, self.name, reply.model, reply.verdict, reply.text, reply.usage, at=time.time())
+        await self._outbox.send(judgement)
         self._counts[1] += 1
         self.publish(ItemDone(self.name, answer.id))
 
     async def _emit_failed(self, answer: Answer, error: str) -> None:
         assert self._outbox is not None
-        await self._outbox.send(Judgement(answer, self.name, self.model.llm.chat.name, Failed(error), raw=""))
+        failed = Judgement(answer, self.name, self.model.llm.chat.name, Failed(error), raw="", at=time.time())
+        await self._outbox.send(failed)
         self._counts[1] += 1
         self._counts[2] += 1
         self.publish(ItemDone(self.name, answer.id))
