@@ -25,7 +25,7 @@ def config(base_url: str, out_dir: Path, *, batch: bool) -> PipelineConfig:
 
     judge = {"batch": batch, "batch_poll_s": 0.02}
     return PipelineConfig(
-        questions_per_doc=3,
+        questions_per_doc=5,
         n_resamples=100,
         cities=("Paris", "Tokyo"),
         out_dir=out_dir,
@@ -51,7 +51,8 @@ async def test_the_teacher_and_base_student_in_batches_agree_with_online_mode(tm
     assert created == 2  # the teacher's and the base student's
     assert {event.status for event in parts.values()} == {"collected"}
     assert {event.judge for event in parts.values()} == {"teacher", "student_base"}
-    assert batched["agreement"] == online["agreement"]
+    # The trained student learns from the teacher's verdicts in the order they arrive, so its last digits may move.
+    assert batched["agreement"]["student_base"] == online["agreement"]["student_base"]
     gpt4o_batch, gpt4o_online = batched["costs"]["models"]["gpt-4o"], online["costs"]["models"]["gpt-4o"]
     assert gpt4o_batch["input_tokens"] == gpt4o_online["input_tokens"]  # the question writer's and the teacher's
     assert gpt4o_batch["cost_usd"] < gpt4o_online["cost_usd"]
@@ -59,9 +60,11 @@ async def test_the_teacher_and_base_student_in_batches_agree_with_online_mode(tm
 
 
 def verdicts(folder: Path) -> list[str]:
-    """Every judgement record of a run folder, without the time it was made, sorted."""
+    """The teacher's and the base student's judgement records of a run folder, without their times, sorted."""
     records = [json.loads(line) for line in (folder / "judgements.jsonl").read_text(encoding="utf-8").splitlines()]
-    return sorted(json.dumps({k: v for k, v in record.items() if k != "at"}, sort_keys=True) for record in records)
+    batched = [record for record in records if record["judge"] in ("teacher", "student_base")]
+    assert len(batched) > 5
+    return sorted(json.dumps({k: v for k, v in record.items() if k != "at"}, sort_keys=True) for record in batched)
 
 
 def test_batch_needs_an_openai_role() -> None:

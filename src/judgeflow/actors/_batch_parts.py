@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from dataclasses import dataclass
+from typing import IO
 
 from judgeflow.protocol.batches import ENDED, BatchState
 
@@ -103,12 +105,16 @@ class Part:
 
 
 class PartWriter:
-    """Collects request lines until a part would pass the request or byte limit, or the budget's headroom."""
+    """Collects request lines until a part would pass the request or byte limit, or the budget's headroom.
+
+    Lines go to an anonymous temporary file, not to memory: a part may be 200 MB, and the next one fills while
+    the last one uploads.
+    """
 
     def __init__(self, *, max_requests: int, max_bytes: int) -> None:
         self.max_requests = max_requests
         self.max_bytes = max_bytes
-        self._lines: list[bytes] = []
+        self._file: IO[bytes] | None = None
         self._ids: list[str] = []
         self._bytes = 0
         self.estimate_usd = 0.0
@@ -123,13 +129,20 @@ class PartWriter:
         return headroom_usd is None or self.estimate_usd + estimate_usd <= headroom_usd
 
     def add(self, custom_id: str, line: bytes, estimate_usd: float) -> None:
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix="judgeflow-batch-")  # noqa: SIM115 - handed on by take()
+        self._file.write(line)
         self._ids.append(custom_id)
-        self._lines.append(line)
         self._bytes += len(line)
         self.estimate_usd += estimate_usd
 
-    def take(self) -> tuple[list[str], bytes, float]:
-        """The part so far (ids, file content, worst-case cost); the writer starts a new one."""
-        taken = (self._ids, b"".join(self._lines), self.estimate_usd)
-        self._lines, self._ids, self._bytes, self.estimate_usd = [], [], 0, 0.0
+    def take(self) -> tuple[list[str], IO[bytes], float]:
+        """The part so far (ids, its file at the start, worst-case cost); the caller closes the file. The writer
+        starts a new part."""
+        assert self._file is not None, "take() of an empty part"
+        part = self._file
+        part.flush()
+        part.seek(0)
+        taken = (self._ids, part, self.estimate_usd)
+        self._file, self._ids, self._bytes, self.estimate_usd = None, [], 0, 0.0
         return taken

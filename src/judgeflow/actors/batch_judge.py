@@ -23,7 +23,7 @@ import functools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import anyio
 import anyio.abc
@@ -35,10 +35,20 @@ from judgeflow.calls.context import Completion, chat_request_key
 from judgeflow.protocol.batches import BatchBook, BatchLine, BatchState
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Channel, Receiver, Sender
-from judgeflow.protocol.events import ActorFinished, ActorStarted, BatchProgress, CallFinished, CallRetry, ItemDone
+from judgeflow.protocol.events import ActorFinished, ActorStarted, CallFinished, ItemDone
 from judgeflow.protocol.messages import Answer, Judgement, JudgeReply
 from judgeflow.protocol.verdicts import Failed
 
+from ._batch_book import (
+    TAG_KEY,
+    BatchAPIError,
+    cancel_batches,
+    has_batches,
+    judge_parts,
+    progress_event,
+    retrying,
+    running_batches,
+)
 from ._batch_parts import COLLECTED, Part, PartWriter, part_filename
 from ._pool import describe_error
 from .judge import Judge, judge_input
@@ -46,12 +56,6 @@ from .judge import Judge, judge_input
 __all__ = ["BatchAPIError", "BatchIncomplete", "BatchJudge", "cancel_batches", "has_batches", "running_batches"]
 
 T = TypeVar("T")
-_TAG_KEY = "tag"
-_MAX_API_DELAY_S = 60.0
-
-
-class BatchAPIError(RuntimeError):
-    """A call to the Batch API itself failed for good (a fatal error, or transient ones past every attempt)."""
 
 
 class BatchIncomplete(RuntimeError):
@@ -94,6 +98,9 @@ class BatchJudge:
         self._counts = [0, 0, 0]  # in, out, failed
         self._outbox: Sender[Judgement] | None = None
         self._online: Sender[Answer] | None = None
+        self._uploads = anyio.Lock()
+        self._spools: set[IO[bytes]] = set()
+        """Part files not uploaded yet, closed however the actor ends (a task cancelled before it ran included)."""
         """Where new requests go when the judge does not batch them (a run resumed without batch mode)."""
 
     def custom_id(self, item_id: str) -> str:
@@ -113,6 +120,8 @@ class BatchJudge:
                 try:
                     await self._run(inbox, outbox)
                 finally:
+                    for spool in self._spools:
+                        spool.close()
                     self.publish(ActorFinished(self.name, *self._counts))
 
     async def _run(self, inbox: Receiver[Answer], outbox: Sender[Judgement]) -> None:
@@ -188,15 +197,17 @@ class BatchJudge:
         if not len(writer):
             return
         ids, data, estimate = writer.take()
+        self._spools.add(data)
         try:
             reservation: Reservation | None = self.model.context.budget.reserve(estimate)
         except BudgetExceeded as error:
+            data.close()
             for cid in ids:
                 await self._emit_failed(self._answers.pop(cid), describe_error(error))
             return
         if self._tag is None:
             self._tag = secrets.token_hex(4)
-            await self.book.put_batch_record(_TAG_KEY, self._tag)
+            await self.book.put_batch_record(TAG_KEY, self._tag)
         number = self._next
         self._next += 1
         key = f"{self.name}#{number:04d}"
@@ -209,15 +220,14 @@ class BatchJudge:
 
     # -- one part, from upload to collection --------------------------------------------------------------------
 
-    async def _drive(self, part: Part, data: bytes | None, reservation: Reservation | None) -> None:
+    async def _drive(self, part: Part, data: IO[bytes] | None, reservation: Reservation | None) -> None:
         client = self.model.client
         fresh = data is not None  # uploaded by this run: no earlier run can have created its batch
         try:
             if part.status == "planned":
                 if data is None:
                     raise BatchAPIError(f"{part.filename}: planned but neither uploaded nor at hand")
-                part.file_id = await self._api(functools.partial(client.upload, part.filename, data), "upload")
-                data = None  # the provider has it: do not hold a part's file (up to 200 MB) while it runs
+                part.file_id = await self._upload(part, data)
                 part.status = "uploaded"
                 await self._save(part)
             state = await self._attach(part, fresh=fresh)
@@ -229,8 +239,21 @@ class BatchJudge:
                 self._progress(part)
             await self._collect(part, state, reservation)
         finally:
+            if data is not None:
+                data.close()
+                self._spools.discard(data)
             if reservation is not None:
                 reservation.release()
+
+    async def _upload(self, part: Part, data: IO[bytes]) -> str:
+        """Upload a part's file, one part at a time (the SDK reads a whole file into memory to send it)."""
+
+        async def attempt() -> str:
+            data.seek(0)
+            return await self.model.client.upload(part.filename, data)
+
+        async with self._uploads:
+            return await self._api(attempt, "upload")
 
     async def _attach(self, part: Part, *, fresh: bool) -> BatchState:
         """The part's batch: created now, found again after a crash (``fresh``: uploaded by this run, so no
@@ -375,29 +398,25 @@ class BatchJudge:
 
     async def _load(self) -> dict[str, Reservation]:
         """Read this judge's parts back (a resumed run); find uploads whose record a crash cut short."""
-        records = await self.book.batch_records()
-        self._tag = records.get(_TAG_KEY)
+        self._tag = (await self.book.batch_records()).get(TAG_KEY)
         reservations: dict[str, Reservation] = {}
-        for key, text in records.items():
-            if key == _TAG_KEY or not key.startswith(f"{self.name}#"):
-                continue
-            part = Part.from_json(key, text)
+        for part in await judge_parts(self.book, self.name):
             self._next = max(self._next, part.number + 1)
             if part.status == "planned":
                 found = await self._api(functools.partial(self.model.client.find_upload, part.filename), "list files")
                 if found is None:
-                    await self.book.delete_batch_record(key)  # never uploaded: its items are planned again
+                    await self.book.delete_batch_record(part.key)  # never uploaded: its items are planned again
                     continue
                 part.file_id, part.status = found, "uploaded"
                 await self._save(part)
-            self._parts[key] = part
+            self._parts[part.key] = part
             if part.collected:
                 continue
             for cid in part.ids:
                 self._in_flight[cid] = part
             # Already paid for on the provider: it is collected whatever the budget says.
             with contextlib.suppress(BudgetExceeded):
-                reservations[key] = self.model.context.budget.reserve(part.estimate_usd)
+                reservations[part.key] = self.model.context.budget.reserve(part.estimate_usd)
             self._progress(part)
         return reservations
 
@@ -405,39 +424,17 @@ class BatchJudge:
         await self.book.put_batch_record(part.key, part.to_json())
 
     def _progress(self, part: Part) -> None:
-        self.publish(
-            BatchProgress(
-                self.name,
-                part.filename,
-                part.batch_id or "",
-                part.status,
-                part.completed,
-                part.failed,
-                part.total or len(part.ids),
-                part.message,
-            )
-        )
+        self.publish(progress_event(part))
 
     async def _api(self, call: Callable[[], Awaitable[T]], what: str) -> T:
-        """One Batch API call, tried again on transient errors (after the provider's retry-after, or backing off)."""
-        client = self.model.client
-        attempts = self.options.api_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                return await call()
-            except Exception as error:
-                decision = client.classify(error)
-                if decision.kind == "fatal" or attempt == attempts:
-                    raise BatchAPIError(f"batch {what} for {self.name} failed: {decision.detail}") from error
-                delay = decision.retry_after_s
-                if delay is None:
-                    delay = min(_MAX_API_DELAY_S, self.options.poll_s * 2.0 ** (attempt - 1))
-                key = client.key
-                self.publish(
-                    CallRetry(key.provider, key.endpoint, key.model, attempt, delay, decision.kind, decision.detail)
-                )
-                await anyio.sleep(delay)
-        raise AssertionError("unreachable")
+        return await retrying(
+            call,
+            self.model.client,
+            attempts=self.options.api_attempts,
+            first_delay_s=self.options.poll_s,
+            publish=self.publish,
+            what=f"batch {what} for {self.name}",
+        )
 
 
 def _ended_reason(part: Part, state: BatchState) -> str:
@@ -448,37 +445,3 @@ def _ended_reason(part: Part, state: BatchState) -> str:
     if state.status == "cancelled":
         return "were not run: the batch was cancelled"
     return f"got no reply (batch status {state.status})"
-
-
-async def has_batches(book: BatchBook, name: str) -> bool:
-    """Whether judge ``name`` has batch records in ``book`` (a resumed run must re-attach them)."""
-    return any(key.startswith(f"{name}#") for key in await book.batch_records())
-
-
-async def running_batches(book: BatchBook) -> list[Part]:
-    """Every part (of any judge) whose batch may still be running on the provider."""
-    records = await book.batch_records()
-    parts = [Part.from_json(key, text) for key, text in records.items() if key != _TAG_KEY]
-    return [part for part in parts if part.batch_id is not None and not part.ended]
-
-
-async def cancel_batches(model: BatchedJudge, book: BatchBook, *, name: str) -> list[Part]:
-    """Ask the provider to cancel every batch of judge ``name`` still running; returns those parts."""
-    records = await book.batch_records()
-    cancelled: list[Part] = []
-    for key, text in records.items():
-        if key == _TAG_KEY or not key.startswith(f"{name}#"):
-            continue
-        part = Part.from_json(key, text)
-        if part.batch_id is None or part.ended or part.status == "cancelling":
-            continue  # nothing to cancel, or asked already
-        try:
-            state = await model.client.cancel(part.batch_id)
-        except Exception as error:
-            if model.client.classify(error).status != 409:  # it ended meanwhile: nothing to cancel
-                raise
-            state = await model.client.retrieve(part.batch_id)
-        part.update(state)
-        await book.put_batch_record(key, part.to_json())
-        cancelled.append(part)
-    return cancelled

@@ -229,6 +229,10 @@ async def judge_file(
     With a ``store``, every verdict is also recorded there. With ``resume``, the verdicts the store already
     holds (failed ones excepted: those are tried again) are written to ``out`` first and not judged again, so
     that after a crash every (item, judge) appears in ``out`` exactly once.
+
+    A `judgeflow.calls.batching.BatchedJudge` in batch mode (or with batches of an earlier run in the store) is
+    run by the batch judge actor (`judgeflow.actors.batch_judge`), which needs the ``store`` for its records;
+    items its batches left unjudged (failed, expired, cancelled) end the run with `BatchIncomplete`.
     """
     if resume and store is None:
         raise ValueError("resume needs the store of the earlier run")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 from .calls import ChatRequest, ChatResult, ErrorDecision, LimitKey
 
@@ -86,8 +86,8 @@ class BatchClient(Protocol):
         """One JSONL line (with its newline) asking ``request`` of this model, exactly as online."""
         ...
 
-    async def upload(self, filename: str, data: bytes) -> str:
-        """Upload a batch input file; returns its file id."""
+    async def upload(self, filename: str, data: bytes | IO[bytes]) -> str:
+        """Upload a batch input file (its content, or a file open at its start); returns its file id."""
         ...
 
     async def find_upload(self, filename: str) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from judgeflow.protocol.batches import BatchLine, BatchProblem, BatchState
 from judgeflow.protocol.calls import ChatRequest, ErrorDecision, LimitKey
@@ -46,7 +46,7 @@ class OpenAIBatch:
         line = {"custom_id": custom_id, "method": "POST", "url": CHAT_ENDPOINT, "body": chat_body(self.model, request)}
         return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
-    async def upload(self, filename: str, data: bytes) -> str:
+    async def upload(self, filename: str, data: bytes | IO[bytes]) -> str:
         uploaded = await self._client.files.create(file=(filename, data), purpose="batch")
         return uploaded.id
 
