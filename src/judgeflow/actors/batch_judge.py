@@ -99,6 +99,7 @@ class BatchJudge:
         self._outbox: Sender[Judgement] | None = None
         self._online: Sender[Answer] | None = None
         self._uploads = anyio.Lock()
+        self._collecting = anyio.Lock()
         self._spools: set[IO[bytes]] = set()
         """Part files not uploaded yet, closed however the actor ends (a task cancelled before it ran included)."""
         """Where new requests go when the judge does not batch them (a run resumed without batch mode)."""
@@ -237,7 +238,8 @@ class BatchJudge:
                 if part.update(state):
                     await self._save(part)
                 self._progress(part)
-            await self._collect(part, state, reservation)
+            async with self._collecting:  # one batch's replies in memory at a time (two files of up to 200 MB)
+                await self._collect(part, state, reservation)
         finally:
             if data is not None:
                 data.close()
