@@ -85,3 +85,17 @@ async def test_ctrl_c_leaves_the_batches_running_and_says_how_to_get_them(tmp_pa
     assert "1 batch(es) of this run are still running" in stderr
     assert "--resume re-attaches them, --cancel cancels them" in stderr
     assert stats.requests["batches.cancel"] == 0
+
+
+async def test_a_refused_key_stops_the_run_with_one_line_and_no_secret(tmp_path: Path) -> None:
+    secret = "sk-wrong-key-0123456789abcdef"
+    async with serve_openai(FakeOpenAI(api_key="sk-the-right-one-0123456789")) as server:
+        env = {**_env(server), "OPENAI_API_KEY": secret}
+        done = await anyio.run_process(_command(tmp_path), env=env, check=False)
+        stats = server.stats
+    stderr = done.stderr.decode()
+    assert done.returncode == 2, stderr
+    assert "batch upload for openai:gpt-4o failed: AuthenticationError" in stderr
+    assert "Traceback" not in stderr
+    assert secret not in stderr + done.stdout.decode()
+    assert stats.requests["files.create"] == 1  # fatal: not tried again
