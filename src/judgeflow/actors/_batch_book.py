@@ -12,6 +12,7 @@ import anyio
 from judgeflow.calls.batching import BatchedJudge
 from judgeflow.protocol.batches import BatchBook, BatchClient
 from judgeflow.protocol.bus import Publish
+from judgeflow.protocol.errors import RunStopped
 from judgeflow.protocol.events import BatchProgress, CallRetry
 
 from ._batch_parts import Part
@@ -33,8 +34,9 @@ TAG_KEY = "tag"
 _MAX_DELAY_S = 60.0
 
 
-class BatchAPIError(RuntimeError):
-    """A call to the Batch API itself failed for good (a fatal error, or transient ones past every attempt)."""
+class BatchAPIError(RunStopped):
+    """A call to the Batch API itself failed for good (a fatal error, or transient ones past every attempt): the
+    run stops, resumable, as it does when an online call meets an unusable model or a server away too long."""
 
 
 async def retrying(
@@ -45,23 +47,38 @@ async def retrying(
     first_delay_s: float,
     publish: Publish,
     what: str,
+    role: str | None = None,
+    outage_limit_s: float = 600.0,
 ) -> T:
     """One Batch API call, tried again on transient errors: after the provider's retry-after, or backing off from
-    ``first_delay_s`` (doubling, at most a minute). A fatal error, or the last attempt's, is `BatchAPIError`."""
-    for attempt in range(1, attempts + 1):
+    ``first_delay_s`` (doubling, at most a minute), ``attempts`` times; a server that does not answer at all is
+    waited for up to ``outage_limit_s`` without counting attempts (a batch runs for hours: a short outage must not
+    stop it). A fatal error, or the last attempt's, is `BatchAPIError`, which stops the run, resumable."""
+    attempt = 0
+    down_since: float | None = None
+    while True:
         try:
             return await call()
         except Exception as error:
             decision = client.classify(error)
-            if decision.kind == "fatal" or attempt == attempts:
-                raise BatchAPIError(f"{what} failed: {decision.detail}") from error
+            now = anyio.current_time()
+            if decision.kind == "unreachable":
+                down_since = now if down_since is None else down_since
+                if now - down_since > outage_limit_s:
+                    raise BatchAPIError(
+                        f"{what} failed: no answer for {now - down_since:.0f} s ({decision.detail})", role=role
+                    ) from error
+            else:
+                down_since = None
+                attempt += 1
+                if decision.kind in ("fatal", "fatal_model") or attempt >= attempts:
+                    raise BatchAPIError(f"{what} failed: {decision.detail}", role=role) from error
             delay = decision.retry_after_s
             if delay is None:
-                delay = min(_MAX_DELAY_S, first_delay_s * 2.0 ** (attempt - 1))
+                delay = min(_MAX_DELAY_S, first_delay_s * 2.0 ** max(0, attempt - 1))
             key = client.key
             publish(CallRetry(key.provider, key.endpoint, key.model, attempt, delay, decision.kind, decision.detail))
             await anyio.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def progress_event(part: Part) -> BatchProgress:
@@ -111,8 +128,9 @@ async def cancel_batches(model: BatchedJudge, book: BatchBook, *, name: str) -> 
         try:
             state = await model.client.cancel(part.batch_id)
         except Exception as error:
-            if model.client.classify(error).status != 409:  # it ended meanwhile: nothing to cancel
-                raise
+            decision = model.client.classify(error)
+            if decision.status != 409:  # a 409: it ended meanwhile, nothing to cancel
+                raise BatchAPIError(f"batch cancel failed: {decision.detail}", role=name) from error
             state = await model.client.retrieve(part.batch_id)
         part.update(state)
         await book.put_batch_record(part.key, part.to_json())

@@ -35,6 +35,7 @@ from judgeflow.calls.context import Completion, chat_request_key
 from judgeflow.protocol.batches import BatchBook, BatchLine, BatchState
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Channel, Receiver, Sender
+from judgeflow.protocol.errors import RunStopped
 from judgeflow.protocol.events import ActorFinished, ActorStarted, CallFinished, ItemDone
 from judgeflow.protocol.messages import Answer, Judgement, JudgeReply
 from judgeflow.protocol.verdicts import Failed
@@ -58,9 +59,9 @@ __all__ = ["BatchAPIError", "BatchIncomplete", "BatchJudge", "cancel_batches", "
 T = TypeVar("T")
 
 
-class BatchIncomplete(RuntimeError):
-    """Batches ended with items unjudged (they failed validation, expired or were cancelled): resume to send
-    them again. The message says how many, and why."""
+class BatchIncomplete(RunStopped):
+    """Batches ended with items unjudged (they failed validation, expired or were cancelled): the run stops,
+    resumable, and ``--resume`` sends them again. The message says how many, and why."""
 
     def __init__(self, unfinished: int, reasons: list[str], *, holder: str = "") -> None:
         where = f" of {holder}" if holder else ""
@@ -346,6 +347,8 @@ class BatchJudge:
             async with limiter:
                 try:
                     reply = await self.model.llm.follow_up(judge_input(answer), first)
+                except RunStopped:
+                    raise  # not this item's fault: the run stops, and the item stays pending
                 except Exception as error:
                     await self._emit_failed(answer, describe_error(error))
                     return
@@ -435,7 +438,8 @@ class BatchJudge:
             attempts=self.options.api_attempts,
             first_delay_s=self.options.poll_s,
             publish=self.publish,
-            what=f"batch {what} for {self.name}",
+            what=f"batch {what}",
+            role=self.name,
         )
 
 

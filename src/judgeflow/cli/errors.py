@@ -26,13 +26,12 @@ STOPPED = 1
 
 
 def user_errors() -> tuple[type[Exception], ...]:
-    from judgeflow.actors.batch_judge import BatchAPIError, BatchIncomplete
     from judgeflow.flows.wiring import JudgeSpecError
     from judgeflow.inputs.config import ConfigError
     from judgeflow.inputs.documents import DocumentError
     from judgeflow.inputs.items import InputError
 
-    return (ConfigError, DocumentError, InputError, JudgeSpecError, BatchAPIError, BatchIncomplete)
+    return (ConfigError, DocumentError, InputError, JudgeSpecError)
 
 
 def fail(error: BaseException | str) -> int:

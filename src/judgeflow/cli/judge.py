@@ -6,15 +6,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from judgeflow.cli.errors import RunStoppedExit, UserError, fail, run_async, stopped, user_errors
+from judgeflow.cli.errors import STOPPED, RunStoppedExit, UserError, fail, run_async, stopped, user_errors
 
 if TYPE_CHECKING:
     from judgeflow.inputs.config import JudgingConfig
 
-__all__ = ["INCOMPLETE", "judge_command"]
-
-INCOMPLETE = 3
-"""The exit status of a batch run that ended with items unjudged (a batch failed, expired or was cancelled)."""
+__all__ = ["judge_command"]
 
 
 def judge_command(args: argparse.Namespace) -> int:
@@ -67,11 +64,6 @@ def judge_command(args: argparse.Namespace) -> int:
     try:
         summary = run_async(go)
     except UserError as error:
-        from judgeflow.actors.batch_judge import BatchIncomplete
-
-        if isinstance(error.error, BatchIncomplete):
-            print(f"judgeflow: {error.error}", file=sys.stderr)
-            return INCOMPLETE
         return fail(error.error)
     except RunStoppedExit as stop:
         return stopped(stop.error, _resume_command(args))
@@ -111,6 +103,8 @@ def _resume_command(args: argparse.Namespace) -> str:
         words += ["--judge", judge]
     if args.base_url:
         words += ["--base-url", args.base_url]
+    if args.batch:
+        words += ["--batch"]
     return shlex.join([*words, "--resume"])
 
 
@@ -122,6 +116,9 @@ def _cancel(config: JudgingConfig) -> int:
         cancelled = run_async(lambda: cancel_judging_batches(config))
     except UserError as error:
         return fail(error.error)
+    except RunStoppedExit as stop:
+        print(f"judgeflow: error: {stop.error.message}", file=sys.stderr)
+        return STOPPED
     for batch in cancelled:
         print(f"{batch.judge}: batch {batch.batch_id} ({batch.filename}, {batch.requests} requests): {batch.status}")
     print(f"Cancelled {len(cancelled)} batch(es); --resume collects what they finished and sends the rest again")
@@ -134,7 +131,7 @@ def _offer_cancel(config: JudgingConfig) -> None:
 
     try:
         running = run_async(lambda: judging_batches(config))
-    except (UserError, KeyboardInterrupt):
+    except (UserError, RunStoppedExit, KeyboardInterrupt):
         return
     if not running:
         return
