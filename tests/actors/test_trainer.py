@@ -59,3 +59,15 @@ async def test_trainer_refuses_a_held_out_item(tmp_path: Path) -> None:
     with pytest.raises(ExceptionGroup) as caught:
         await run_trainer()
     assert caught.group_contains(ValueError, match="held-out item z")
+
+
+def test_the_training_reply_is_in_the_recipe_format_whatever_the_scoring_mode() -> None:
+    from judgeflow.actors.trainer import recipe_reply
+
+    # A recipe reply is kept verbatim; a JSON reply, or a score read from probabilities, is written as the recipe's.
+    assert recipe_reply("4.0\nok", Scored(4.0, "ok", "4.0\nok")) == "4.0\nok"
+    as_json = '{"score": 4, "reasoning": "Right year."}'
+    assert recipe_reply(as_json, Scored(4.0, "Right year.", as_json)) == "4.0\nRight year."
+    probs = (0.0, 0.0, 0.25, 0.5, 0.25)
+    assert recipe_reply("4.0\nok", Scored(4.0000001, "ok", "4.0\nok", probs)) == "4.0\nok"
+    assert recipe_reply("4\nok", Scored(3.74, "ok", "4\nok", probs)) == "3.74\nok"

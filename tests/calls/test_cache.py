@@ -125,3 +125,29 @@ async def test_a_reply_is_kept_in_every_store_and_found_in_any(tmp_path: Path) -
             assert await later.lookup("openai", "gpt-4o-mini", REQUEST) == RESULT
             assert later.stats.hits == 1
             assert later.stats.saved_usd == pytest.approx(0.002)
+
+
+def test_constrained_output_and_logprobs_change_the_hash_and_a_plain_request_keeps_its_own() -> None:
+    from judgeflow.core.scoring import judge_output
+
+    plain = request_hash("openai", "gpt-4o-mini", REQUEST)
+    schema = dataclasses.replace(REQUEST, output=judge_output("json_schema"))
+    grammar = dataclasses.replace(REQUEST, output=judge_output("json_object"))
+    logprobs = dataclasses.replace(schema, top_logprobs=20)
+    hashes = {request_hash("openai", "gpt-4o-mini", r) for r in (schema, grammar, logprobs)}
+    assert len(hashes) == 3
+    assert plain not in hashes
+    assert json.loads(canonical_request("openai", "m", logprobs))["top_logprobs"] == 20
+
+
+@pytest.mark.anyio
+async def test_token_logprobs_round_trip_through_the_store(tmp_path: Path) -> None:
+    from judgeflow.protocol.calls import TokenLogprob
+
+    tokens = (TokenLogprob("4", -0.25, (("4", -0.25), (" 5", -1.5))), TokenLogprob("\n", -0.01, ()))
+    result = dataclasses.replace(RESULT, logprobs=tokens)
+    async with await RunStore.open(tmp_path) as store:
+        cache = ResponseCache(store)
+        await cache.remember("openai", "gpt-4o-mini", REQUEST, result, 0.001)
+    async with await RunStore.open(tmp_path) as store:
+        assert await ResponseCache(store).lookup("openai", "gpt-4o-mini", REQUEST) == result

@@ -275,3 +275,29 @@ def test_parse_question_reply_never_raises(raw: str) -> None:
     if result is not None:
         assert result.question
         assert result.reference
+
+
+def test_json_prompts_ask_for_json_without_a_placeholder_to_copy() -> None:
+    item = JudgeInput(question="q", reference="r", answer="a")
+    system, user = DEFAULT_JUDGE_PROMPT.messages(item, json_reply=True)
+    assert "JSON" in system.content
+    assert '"score"' in system.content
+    assert "4.5" not in system.content  # the JSON score is a whole number
+    assert "<" not in system.content
+    assert user == DEFAULT_JUDGE_PROMPT.messages(item)[1]
+    _, asked = DEFAULT_QUESTION_PROMPT.messages("ctx", num_questions=2, json_reply=True)
+    assert '"questions"' in asked.content
+    assert "<" not in asked.content
+
+
+def test_overriding_a_text_prompt_derives_its_json_variant_unless_that_is_overridden_too() -> None:
+    judge = build_prompts({"judge_system": "Grade it."}).judge
+    assert judge.system_for(json_reply=True).startswith("Grade it.\n\n")
+    assert '"score"' in judge.system_for(json_reply=True)
+    both = build_prompts({"judge_system": "Grade it.", "judge_json_system": "Grade it in JSON."}).judge
+    assert both.system_for(json_reply=True) == "Grade it in JSON."
+    question = build_prompts({"question_user": "Ask about {context}, {num_questions} times."}).question
+    _, user = question.messages("Paris.", num_questions=1, json_reply=True)
+    assert user.content.startswith("Ask about Paris., 1 times.\n\n")
+    with pytest.raises(ValueError, match=r"prompts\.question_json_user"):
+        build_prompts({"question_json_user": "no placeholders"})

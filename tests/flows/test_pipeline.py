@@ -13,6 +13,7 @@ import pytest
 from judgeflow import PipelineConfig, open_pipeline
 from judgeflow.inputs.config import DocumentsConfig
 from judgeflow.protocol import ActorFinished, ItemDone, RunFinished
+from judgeflow.protocol.errors import NothingUsable
 
 pytestmark = pytest.mark.anyio
 
@@ -132,8 +133,14 @@ async def test_an_all_local_run_over_files_reads_the_files(tmp_path: Path) -> No
     )
     assert config.is_local
     assert not config.is_embedded_default
-    async with open_pipeline(config) as run:
-        await run.wait()
+    # One short document gives one question, in the train split: the run reads the files and then says, loudly,
+    # that it has nothing to compare the students on.
+    with pytest.RaisesGroup(pytest.RaisesExc(NothingUsable, match="no held-out question"), flatten_subgroups=True):
+        async with open_pipeline(config) as run:
+            await run.wait()
     questions = _lines(tmp_path / "run" / "questions.jsonl")
     assert questions
     assert all(q["id"].startswith("harbour") for q in questions)
+    report = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
+    assert report["failure"]["stage"] == "split"
+    assert report["missing"]["agreement.student_base"] == "no question fell in the held-out split"

@@ -14,6 +14,7 @@ import pytest
 from judgeflow import PipelineConfig, open_pipeline
 from judgeflow.inputs.config import BudgetConfig, RoleConfig, RolesConfig, TrainerConfig
 from judgeflow.protocol import BudgetExhausted, TrainingStatus
+from judgeflow.protocol.errors import NothingUsable
 from judgeflow.testing import FakeOpenAI, serve_openai
 
 pytestmark = pytest.mark.anyio
@@ -122,15 +123,23 @@ def test_config_is_provider_config() -> None:
     assert dataclasses.replace(config, trainer=TrainerConfig()).trainer.backend == "local"
 
 
-async def test_a_failed_fine_tuning_job_is_reported_not_a_crash(tmp_path: Path) -> None:
+async def test_a_failed_fine_tuning_job_ends_the_run_loudly_with_its_report(tmp_path: Path) -> None:
+    # No trained model is a stage that produced nothing: the run ends with NothingUsable, after the report (with the
+    # base student's agreement, and why the trained one's is missing) is written.
     async with serve_openai(FakeOpenAI(fine_tune_step_s=0.05)) as server:
         config = _config(server.base_url, tmp_path)
         config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, suffix="will-fail"))
-        async with open_pipeline(config) as run:
-            statuses = [event async for event in run.events if isinstance(event, TrainingStatus)]
-            report = await run.wait()
+        with pytest.RaisesGroup(pytest.RaisesExc(NothingUsable, match="stage trainer"), flatten_subgroups=True):
+            async with open_pipeline(config) as run:
+                statuses = [event async for event in run.events if isinstance(event, TrainingStatus)]
+                await run.wait()
     assert any(status.status == "failed" for status in statuses)
+    report = run.report
+    assert report is not None
+    assert report == json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["training"]["error"]
+    assert report["failure"]["stage"] == "trainer"
+    assert report["missing"]["agreement.student_trained"].startswith("no trained student (FineTuneError")
     trained = report["agreement"]["student_trained"]
     assert trained["failed"] == report["n_test"]
     assert trained["n"] == 0

@@ -18,6 +18,7 @@ from judgeflow.inputs.config import (
     BudgetConfig,
     ConfigError,
     DocumentsConfig,
+    JudgingConfig,
     PipelineConfig,
     RoleConfig,
     RolesConfig,
@@ -337,3 +338,18 @@ async def test_resolve_judges_errors_name_the_judge() -> None:
         await resolve_judges(["openai:gpt-4o"])
     with pytest.raises(JudgeSpecError, match="resolve_judges"):
         resolve_judge("openai:gpt-4o")
+
+
+def test_scoring_is_checked_where_it_is_configured() -> None:
+    with pytest.raises(ConfigError, match="scoring must be one of reply, json, logprobs"):
+        RoleConfig(provider="openai", model="m", scoring="probabilities")
+    with pytest.raises(ConfigError, match=r"roles\.answerer: scoring is for the teacher and student"):
+        RolesConfig(answerer=RoleConfig(provider="openai", model="m", scoring="json"))
+    with pytest.raises(ConfigError, match=r"roles\.teacher: scoring = 'json' needs an LLM judge"):
+        RolesConfig(teacher=RoleConfig(scoring="json"))
+    with pytest.raises(ConfigError, match="output must be json or reply"):
+        RoleConfig(output="yaml")
+    with pytest.raises(ConfigError, match="--scoring"):
+        JudgingConfig(items=Path("i"), out=Path("o"), scoring="x")
+    assert "scoring" not in JudgingConfig(items=Path("i"), out=Path("o")).summary()
+    assert JudgingConfig(items=Path("i"), out=Path("o"), scoring="json").summary()["scoring"] == "json"

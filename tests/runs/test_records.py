@@ -86,3 +86,16 @@ def test_questions_and_answers_keep_what_later_stages_need() -> None:
     assert record["answer"] == "In 1793."
     assert record["passages"] == [{"chunk_id": "c1", "doc_id": "paris", "score": 1.234568}]
     assert record["usage"] == {"input_tokens": 50, "output_tokens": 5}
+
+
+def test_a_score_from_probabilities_keeps_its_distribution_and_most_likely_score() -> None:
+    probs = (0.05, 0.05, 0.1, 0.6, 0.2)
+    mean = sum(k * p for k, p in zip(range(1, 6), probs, strict=True))
+    verdict = Scored(mean, "ok", '{"score": 4}', probs)
+    judgement = Judgement(answer("a"), "teacher", "gpt-4o", verdict, '{"score": 4}')
+    record = judgement_record(judgement, with_split=False)
+    assert record["probs"] == list(probs)
+    assert record["likely_score"] == 4
+    assert record["score"] == mean
+    back = judgement_from_record(json.loads(json.dumps(record)))
+    assert back.verdict == Scored(mean, "", '{"score": 4}', probs)

@@ -311,3 +311,23 @@ async def test_open_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> Non
     with pytest.raises(sqlite3.DatabaseError):
         await RunStore.open(tmp_path)
     assert time.perf_counter() - started < 10  # the half-opened store was closed, not waited on
+
+
+async def test_a_store_from_before_logprobs_gains_the_column_and_keeps_its_calls(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "store.sqlite")
+    old.execute(
+        "CREATE TABLE calls(request_hash TEXT PRIMARY KEY, provider TEXT NOT NULL, model TEXT NOT NULL, "
+        "request_json TEXT NOT NULL, response_text TEXT NOT NULL, response_model TEXT NOT NULL, finish_reason TEXT, "
+        "input_tokens INTEGER, output_tokens INTEGER, cost_usd REAL, created REAL NOT NULL)"
+    )
+    old.execute("INSERT INTO calls VALUES ('h', 'openai', 'm', '{}', '4\nok', 'm', 'stop', 3, 2, 0.5, 1.0)")
+    old.commit()
+    old.close()
+    async with await RunStore.open(tmp_path) as store:
+        record = await store.get_call("h")
+        assert record is not None
+        assert (record.response_text, record.logprobs_json) == ("4\nok", None)
+        await store.record_call(CallRecord("h2", "p", "m", "{}", "t", "m", logprobs_json="[]"), durable=True)
+        again = await store.get_call("h2")
+        assert again is not None
+        assert again.logprobs_json == "[]"

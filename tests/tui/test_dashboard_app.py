@@ -39,6 +39,8 @@ from judgeflow.protocol.events import (
     Event,
     ItemDone,
     ItemFailed,
+    OutputFallback,
+    ReplyRead,
     RunFinished,
     RunStarted,
     ScoreUpdate,
@@ -154,6 +156,9 @@ def scripted_events(seed: int = 7) -> list[tuple[float, list[Event]]]:
         if doc < 4:
             events.append(CallFinished("question_writer", "local-writer", 0.05))
             events += [ItemDone("question_writer", f"d{doc}-q{q:03d}") for q in range(4)]
+            # Five replies read per document, one of them unusable: a parse rate of 80%.
+            events += [ReplyRead("question_writer", "local-writer", True) for _ in range(4)]
+            events.append(ReplyRead("question_writer", "local-writer", False, "no question/answer pair found"))
         if 1 <= doc <= 4:
             for q in range(4):
                 item = f"d{doc - 1}-q{q}"
@@ -168,9 +173,13 @@ def scripted_events(seed: int = 7) -> list[tuple[float, list[Event]]]:
                     events.append(ItemFailed("teacher", item, "APITimeoutError: Request timed out after 30 s"))
                     continue
                 events.append(CallFinished("teacher", "gpt-4o", rng.uniform(0.8, 1.6), Usage(900, 120), 0.004))
+                events.append(ReplyRead("teacher", "gpt-4o", True))
                 events.append(ItemDone("teacher", item))
                 if item in held_out:
+                    events.append(ReplyRead("student_base", "local-student", True))
                     events.append(ItemDone("student_base", item))
+        if second == 3:
+            events.append(OutputFallback("teacher", "gpt-4o", "http://127.0.0.1:8000/v1/", "logprobs", "json_schema"))
         if second == 4:
             events.append(CallRetry("openai", "chat", "gpt-4o", 1, 2.0, "rate_limited", "429"))
             events.append(ConcurrencyChanged("openai", "chat", "gpt-4o", 4, 8))

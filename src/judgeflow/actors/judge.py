@@ -30,10 +30,10 @@ from judgeflow.calls.timing import CallTimer, timed_call
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Channel, Receiver, Sender
 from judgeflow.protocol.errors import RunStopped
-from judgeflow.protocol.events import ActorFinished, ActorStarted, ItemDone, TrainingStatus
+from judgeflow.protocol.events import ActorFinished, ActorStarted, ItemDone, ReplyRead, TrainingStatus
 from judgeflow.protocol.messages import Answer, JudgeInput, Judgement, JudgeReply, StudentReady
 from judgeflow.protocol.models import BatchJudgeModel, JudgeModel
-from judgeflow.protocol.verdicts import Failed
+from judgeflow.protocol.verdicts import Failed, Scored, Unparsed
 
 from ._pool import describe_error, run_pool
 
@@ -46,6 +46,15 @@ def judge_input(answer: Answer) -> JudgeInput:
 
 def _judgement(answer: Answer, judge: str, reply: JudgeReply, at: float) -> Judgement:
     return Judgement(answer, judge, reply.model, reply.verdict, reply.text, reply.usage, at=at)
+
+
+def _read_event(judgement: Judgement) -> ReplyRead | None:
+    """What a judged item tells the parse-rate counters (nothing for a failed call: there was no reply)."""
+    verdict = judgement.verdict
+    if isinstance(verdict, Failed):
+        return None
+    reason = verdict.reason if isinstance(verdict, Unparsed) else ""
+    return ReplyRead(judgement.judge, judgement.model, isinstance(verdict, Scored), reason)
 
 
 class Judge:
@@ -106,7 +115,11 @@ class Judge:
                 raise  # not this item's fault: the run stops, and the item stays pending
             except Exception as error:
                 return Judgement(answer, self.name, model.name, Failed(describe_error(error)), raw="", at=time.time())
-            return _judgement(answer, self.name, reply, time.time())
+            judgement = _judgement(answer, self.name, reply, time.time())
+            event = _read_event(judgement)
+            if event is not None:
+                self.publish(event)
+            return judgement
 
         await run_pool(
             name=self.name,
@@ -163,6 +176,9 @@ class Judge:
                             await outbox.send(judgement)
                             items_out += 1
                             failed += isinstance(judgement.verdict, Failed)
+                            event = _read_event(judgement)
+                            if event is not None:
+                                self.publish(event)
                             self.publish(ItemDone(self.name, judgement.id))
                 finally:
                     self.publish(ActorFinished(self.name, items_in, items_out, failed))

@@ -5,6 +5,10 @@ user query with reference and generated answer, assistant = the teacher's reply,
 to ``record`` as it arrives (the pipeline writes them to ``train.jsonl``), and when the stream ends hands the
 whole set to its backend (a local fit, or an OpenAI fine-tuning job). Teacher verdicts that could not be
 parsed or failed are not training data: they are counted and reported, never guessed.
+
+The set keeps the recipe's chat format whatever the teacher's scoring mode: a teacher asked for JSON (or scored
+from token probabilities) is written as the recipe's reply, the score on the first line and the reasoning after
+it, so a student fine-tuned on it learns to answer the recipe's prompt.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskStatus
 
+from judgeflow.core.parsing import format_judge_reply, parse_judge_reply
 from judgeflow.core.prompts import DEFAULT_JUDGE_PROMPT, JudgePrompt, training_example
 from judgeflow.protocol.bus import Publish, null_publish
 from judgeflow.protocol.channels import Receiver, Sender
@@ -26,7 +31,7 @@ from judgeflow.protocol.verdicts import Scored
 from ._pool import describe_error
 from .judge import judge_input
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "recipe_reply"]
 
 
 class Trainer:
@@ -103,4 +108,14 @@ class Trainer:
             self.skipped += 1
             return None
         item = judge_input(judgement.answer)
-        return training_example(judgement.id, item, judgement.raw, verdict.score, self.prompt)
+        return training_example(judgement.id, item, recipe_reply(judgement.raw, verdict), verdict.score, self.prompt)
+
+
+def recipe_reply(raw: str, verdict: Scored) -> str:
+    """The teacher's reply in the recipe's format: ``raw`` itself when its first line is this very score alone."""
+    lines = raw.strip().splitlines()
+    if lines and not lines[0].lstrip().startswith("{"):
+        head = parse_judge_reply(lines[0])
+        if isinstance(head, Scored) and head.score == verdict.score:
+            return raw
+    return format_judge_reply(round(verdict.score, 2), verdict.reasoning)

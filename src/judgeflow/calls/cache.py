@@ -2,7 +2,8 @@
 
 A resumed run asks again every question it had asked before the crash; the answers it paid for are in the run
 store, so asking again costs nothing. `request_hash` is the key: a sha256 over a canonical JSON of the provider,
-the model and every field of the `ChatRequest` that can change the reply (messages, temperature, max_tokens), so
+the model and every field of the `ChatRequest` that can change the reply (messages, temperature, max_tokens, the
+constrained output and log probabilities asked for), so
 any change to a prompt, a setting or the model is a different request and is paid for, and nothing else is.
 
 `ResponseCache` looks a request up in one or more stores, first hit wins, and remembers a paid reply in all of
@@ -16,12 +17,14 @@ in one run get one answer. A caller that wants independent samples must make the
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from judgeflow.core.canonical import canonical_json
-from judgeflow.protocol.calls import ChatRequest, ChatResult
+from judgeflow.protocol.calls import ChatRequest, ChatResult, TokenLogprob
 from judgeflow.protocol.messages import Usage
 
 __all__ = [
@@ -31,6 +34,8 @@ __all__ = [
     "RequestKey",
     "ResponseCache",
     "canonical_request",
+    "logprobs_from_json",
+    "logprobs_to_json",
     "request_hash",
     "request_key",
 ]
@@ -49,7 +54,24 @@ def canonical_request(provider: str, model: str, request: ChatRequest) -> str:
         "temperature": float(request.temperature) + 0.0,
         "max_tokens": request.max_tokens,
     }
+    # Only when asked for, so a plain request keeps the key it always had.
+    if request.output is not None:
+        data["output"] = {"kind": request.output.kind, "name": request.output.name, "schema": request.output.schema}
+    if request.top_logprobs is not None:
+        data["top_logprobs"] = request.top_logprobs
     return canonical_json(data)
+
+
+def logprobs_to_json(tokens: Sequence[TokenLogprob]) -> str:
+    """A reply's token log probabilities as compact JSON: ``[[token, logprob, [[alt, logprob], ...]], ...]``."""
+    return json.dumps([[t.token, t.logprob, [list(alt) for alt in t.top]] for t in tokens], separators=(",", ":"))
+
+
+def logprobs_from_json(text: str) -> tuple[TokenLogprob, ...]:
+    return tuple(
+        TokenLogprob(str(token), float(logprob), tuple((str(alt), float(lp)) for alt, lp in top))
+        for token, logprob, top in json.loads(text)
+    )
 
 
 def request_hash(provider: str, model: str, request: ChatRequest) -> str:
@@ -87,10 +109,12 @@ class CallRecord:
     output_tokens: int | None = None
     cost_usd: float | None = None
     created: float = field(default_factory=time.time)
+    logprobs_json: str | None = None
 
     def result(self) -> ChatResult:
         usage = None if self.input_tokens is None else Usage(self.input_tokens, self.output_tokens or 0)
-        return ChatResult(self.response_text, self.response_model, usage, self.finish_reason)
+        logprobs = None if self.logprobs_json is None else logprobs_from_json(self.logprobs_json)
+        return ChatResult(self.response_text, self.response_model, usage, self.finish_reason, logprobs)
 
 
 class CallStore(Protocol):
@@ -169,6 +193,7 @@ class ResponseCache:
             input_tokens=None if usage is None else usage.input_tokens,
             output_tokens=None if usage is None else usage.output_tokens,
             cost_usd=cost_usd,
+            logprobs_json=None if result.logprobs is None else logprobs_to_json(result.logprobs),
         )
         for store in self.stores:
             await store.record_call(record)

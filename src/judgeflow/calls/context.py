@@ -14,6 +14,8 @@ provider alike, in `CallContext.complete` (chat) and `CallContext.embed` (embedd
 With a `ResponseCache`, an identical call (same provider, server, model, messages and parameters) is answered
 from the cache before any of that: it costs nothing, takes no budget and no rate, and is flagged as cached.
 The cache remembers a paid call durably before its reply is used, so a crash never makes a call paid twice.
+What each server refused (constrained output, log probabilities) is kept here too, in ``support``
+(`judgeflow.calls.support`), so every role of the run learns it once.
 
 One `CallContext` is shared by all roles of a run, so limits, budget and ledger hold for the run as a whole. A
 model the price table does not know reserves nothing and is recorded as unpriced: the budget cannot cap what it
@@ -30,6 +32,7 @@ from judgeflow.calls.budget import Budget
 from judgeflow.calls.cache import RequestKey, ResponseCache, request_key
 from judgeflow.calls.gate import GateRegistry, Limits
 from judgeflow.calls.health import HealthPolicy
+from judgeflow.calls.support import OutputSupport
 from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price, cost_usd, price_for
 from judgeflow.core.tokens import text_tokens
 from judgeflow.protocol.bus import Publish, null_publish
@@ -46,6 +49,7 @@ __all__ = [
     "add_usage",
     "chat_request_key",
     "request_tokens",
+    "server_of",
 ]
 
 ASSUMED_OUTPUT_TOKENS = 1024
@@ -123,6 +127,7 @@ class CallContext:
     publish: Publish = null_publish
     prices: Mapping[str, Price] = field(default_factory=lambda: DEFAULT_PRICES)
     cache: ResponseCache | None = None
+    support: OutputSupport = field(default_factory=OutputSupport)
 
     @classmethod
     def create(
@@ -203,6 +208,12 @@ def chat_request_key(chat: ChatModel, request: ChatRequest) -> RequestKey:
     """The cache key of ``request`` to ``chat``: what `CallContext.complete` looks up and remembers (a batch
     judge keeps its replies under the same key, so either mode finds what the other paid for)."""
     return request_key(_namespace(chat), chat.name, request)
+
+
+def server_of(chat: ChatModel) -> str:
+    """Where a chat model is served: its base URL when it has one, else its provider's name."""
+    base_url = getattr(chat, "base_url", None)
+    return str(base_url) if base_url else chat.key.provider
 
 
 def _namespace(chat: ChatModel) -> str:

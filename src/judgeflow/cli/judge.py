@@ -11,7 +11,19 @@ from judgeflow.cli.errors import STOPPED, RunStoppedExit, UserError, fail, run_a
 if TYPE_CHECKING:
     from judgeflow.inputs.config import JudgingConfig
 
-__all__ = ["judge_command"]
+if TYPE_CHECKING:
+    from judgeflow.core.stages import StageCount
+
+__all__ = ["judge_command", "parse_line"]
+
+
+def parse_line(count: StageCount) -> str:
+    """A judge's replies in a few words: how many were scored (the parse rate), unparsed, and failed calls."""
+    rate = count.parse_rate
+    shown = "n/a" if rate is None else f"{rate:.0%}"
+    return (
+        f"{count.usable} scored of {count.replies} replies ({shown}), {count.unusable} unparsed, {count.failed} failed"
+    )
 
 
 def judge_command(args: argparse.Namespace) -> int:
@@ -39,6 +51,7 @@ def judge_command(args: argparse.Namespace) -> int:
             batch=args.batch,
             batch_poll_s=args.batch_poll,
             batch_max_requests=args.batch_max_requests,
+            scoring=args.scoring,
         )
     except user_errors() as error:
         return fail(error)
@@ -76,6 +89,13 @@ def judge_command(args: argparse.Namespace) -> int:
         return 130
     judges = len(config.judges)
     print(f"Judged {summary.items} items with {judges} judge(s); wrote {summary.lines_written} lines to {args.out}")
+    for name, count in summary.judges.items():
+        print(f"  {name}: {parse_line(count)}")
+    for fallback in summary.fallbacks:
+        print(
+            f"  {fallback.role}: the server refused {fallback.feature} ({fallback.detail}); "
+            f"asked with {fallback.instead} instead"
+        )
     if summary.scorer is not None and summary.scorer.result is not None:
         from judgeflow.report.markdown import render_agreement
 

@@ -48,6 +48,19 @@ def _run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--max-cost", type=float, metavar="USD", help="stop starting paid calls before spending would pass this"
     )
     _waits(run, default=None)
+    run.add_argument(
+        "--scoring",
+        choices=SCORING_CHOICES,
+        help="how the LLM teacher and student are asked for a score (overrides [roles.*] scoring): " + SCORING_HELP,
+    )
+
+
+SCORING_CHOICES = ("reply", "json", "logprobs")
+SCORING_HELP = (
+    "reply = the recipe's text (score on the first line), json = constrained JSON {score, reasoning}, "
+    "logprobs = JSON scored as the probability-weighted mean of the score tokens; a server that refuses one "
+    "is asked the next best way, once, and the report says so"
+)
 
 
 def _judge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,6 +86,12 @@ def _judge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     judge.add_argument("--rpm", type=int, help="requests per minute allowed per provider model")
     judge.add_argument("--tpm", type=int, help="tokens per minute allowed per provider model")
     judge.add_argument("--max-tokens", type=int, help="cap on the tokens of each judge reply")
+    judge.add_argument(
+        "--scoring",
+        choices=SCORING_CHOICES,
+        default="reply",
+        help="how openai: and hf: judges are asked for a score (default reply): " + SCORING_HELP,
+    )
     judge.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds before a call is retried")
     judge.add_argument(
         "--max-cost", type=float, metavar="USD", help="stop starting paid calls before spending would pass this"

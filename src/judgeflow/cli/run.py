@@ -6,11 +6,25 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from judgeflow.cli.errors import RunStoppedExit, UserError, fail, run_async, stopped, user_errors
 
-__all__ = ["run_command"]
+if TYPE_CHECKING:
+    from judgeflow.inputs.config import RolesConfig
+
+__all__ = ["run_command", "with_scoring"]
+
+
+def with_scoring(roles: RolesConfig, scoring: str) -> RolesConfig:
+    """``roles`` with every LLM judge (teacher, student) asked for its score by ``scoring``; local judges keep
+    their own way."""
+    changed = {
+        name: dataclasses.replace(getattr(roles, name), scoring=scoring)
+        for name in ("teacher", "student")
+        if getattr(roles, name).provider != "local"
+    }
+    return dataclasses.replace(roles, **changed)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -38,6 +52,8 @@ def run_command(args: argparse.Namespace) -> int:
                 grace_s=calls.grace_s if args.grace is None else args.grace,
                 outage_limit_s=calls.outage_limit_s if args.outage_limit is None else args.outage_limit,
             )
+        if args.scoring is not None:
+            changes["roles"] = with_scoring(config.roles, args.scoring)
         config = dataclasses.replace(config, **changes)
     except user_errors() as error:
         return fail(error)

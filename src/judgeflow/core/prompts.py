@@ -23,6 +23,8 @@ __all__ = [
     "DEFAULT_ANSWER_PROMPT",
     "DEFAULT_JUDGE_PROMPT",
     "DEFAULT_QUESTION_PROMPT",
+    "JSON_QUESTIONS_FORMAT",
+    "JSON_SCORE_FORMAT",
     "PROMPT_KEYS",
     "AnswerPrompt",
     "JudgePrompt",
@@ -59,33 +61,53 @@ def _check_template(owner: str, template: str, fields: frozenset[str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class JudgePrompt:
-    """A reference-based judge prompt: a system rubric and a user message with the three texts."""
+    """A reference-based judge prompt: a system rubric and a user message with the three texts.
+
+    ``system`` asks for the recipe's reply (the score alone on the first line, then the reasoning); ``json_system``
+    is the system message of the JSON scoring modes. Left empty, it is ``system`` followed by `JSON_SCORE_FORMAT`.
+    """
 
     system: str
     user_template: str  # {question}, {reference}, {answer}
+    json_system: str = ""
 
     def __post_init__(self) -> None:
         _check_template("JudgePrompt", self.user_template, _JUDGE_FIELDS)
 
-    def messages(self, item: JudgeInput) -> tuple[ChatMessage, ...]:
-        """The (system, user) messages that ask the judge to grade ``item``."""
+    def system_for(self, *, json_reply: bool) -> str:
+        if not json_reply:
+            return self.system
+        return self.json_system or f"{self.system}\n\n{JSON_SCORE_FORMAT}"
+
+    def messages(self, item: JudgeInput, *, json_reply: bool = False) -> tuple[ChatMessage, ...]:
+        """The (system, user) messages that ask the judge to grade ``item`` (in JSON with ``json_reply``)."""
         user = self.user_template.format(question=item.question, reference=item.reference, answer=item.answer)
-        return (ChatMessage(role="system", content=self.system), ChatMessage(role="user", content=user))
+        system = self.system_for(json_reply=json_reply)
+        return (ChatMessage(role="system", content=system), ChatMessage(role="user", content=user))
 
 
 _JUDGE_FIELDS = frozenset({"question", "reference", "answer"})
 
+_RUBRIC = (
+    "You grade the answers of a question-answering assistant.\n"
+    "\n"
+    "You will see a user query, a reference answer that is known to be right, and a generated answer. "
+    "Decide how relevant the generated answer is to the query and how correct it is when checked "
+    "against the reference answer, then give it one score from 1 to 5:\n"
+    "- 1: the generated answer does not address the query.\n"
+    "- 2 to 3: the generated answer addresses the query but gets something wrong.\n"
+    "- 4 to 5: the generated answer addresses the query and is entirely correct.\n"
+)
+
+# No example values to copy: under a grammar a small model copies a placeholder verbatim.
+JSON_SCORE_FORMAT = (
+    'Reply with one JSON object and nothing else. Its first key is "score", the score as a whole number '
+    'from 1 to 5; its second key is "reasoning", one or two sentences saying why you chose it.'
+)
+
 DEFAULT_JUDGE_PROMPT = JudgePrompt(
     system=(
-        "You grade the answers of a question-answering assistant.\n"
-        "\n"
-        "You will see a user query, a reference answer that is known to be right, and a generated answer. "
-        "Decide how relevant the generated answer is to the query and how correct it is when checked "
-        "against the reference answer, then give it one score from 1 to 5:\n"
-        "- 1: the generated answer does not address the query.\n"
-        "- 2 to 3: the generated answer addresses the query but gets something wrong.\n"
-        "- 4 to 5: the generated answer addresses the query and is entirely correct.\n"
-        "Scores in between, such as 4.5, are fine.\n"
+        _RUBRIC + "Scores in between, such as 4.5, are fine.\n"
         "\n"
         "Put the score alone on the first line, with no label or other text. "
         "On the following lines, explain briefly why you chose it.\n"
@@ -95,6 +117,7 @@ DEFAULT_JUDGE_PROMPT = JudgePrompt(
         "The generated answer agrees with the reference on every point it makes but leaves out the year."
     ),
     user_template=("## User Query\n{question}\n\n## Reference Answer\n{reference}\n\n## Generated Answer\n{answer}\n"),
+    json_system=_RUBRIC + "\n" + JSON_SCORE_FORMAT,
 )
 
 
@@ -127,23 +150,41 @@ def training_example_json(example: TrainingExample) -> dict[str, object]:
 
 @dataclass(frozen=True, slots=True)
 class QuestionPrompt:
-    """Asks a model to draft quiz questions, each with a reference answer, from one passage of context."""
+    """Asks a model to draft quiz questions, each with a reference answer, from one passage of context.
+
+    ``user_template`` asks for the labelled text format; ``json_user_template`` for JSON (the question writer's
+    constrained output). Left empty, the JSON one is ``user_template`` followed by `JSON_QUESTIONS_FORMAT`.
+    """
 
     system: str
     user_template: str  # {context}, {num_questions}
+    json_user_template: str = ""
 
     def __post_init__(self) -> None:
         _check_template("QuestionPrompt", self.user_template, _QUESTION_FIELDS)
+        if self.json_user_template:
+            _check_template("QuestionPrompt (JSON)", self.json_user_template, _QUESTION_FIELDS)
 
-    def messages(self, context: str, *, num_questions: int = 1) -> tuple[ChatMessage, ...]:
+    def messages(self, context: str, *, num_questions: int = 1, json_reply: bool = False) -> tuple[ChatMessage, ...]:
         """The (system, user) messages asking for ``num_questions`` question/answer pairs on ``context``."""
         if num_questions < 1:
             raise ValueError(f"num_questions must be at least 1, got {num_questions}")
-        user = self.user_template.format(context=context, num_questions=num_questions)
+        if json_reply and self.json_user_template:
+            user = self.json_user_template.format(context=context, num_questions=num_questions)
+        else:
+            user = self.user_template.format(context=context, num_questions=num_questions)
+            if json_reply:
+                user = f"{user.rstrip()}\n\n{JSON_QUESTIONS_FORMAT}"
         return (ChatMessage(role="system", content=self.system), ChatMessage(role="user", content=user))
 
 
 _QUESTION_FIELDS = frozenset({"context", "num_questions"})
+
+JSON_QUESTIONS_FORMAT = (
+    'Reply in JSON instead: one object whose key "questions" holds a list with one object per question, each '
+    'with the key "question" (the question, ending with a question mark) and the key "reference" (its '
+    "correct answer, taken from the context). Write nothing outside the JSON object."
+)
 
 DEFAULT_QUESTION_PROMPT = QuestionPrompt(
     system=(
@@ -157,6 +198,13 @@ DEFAULT_QUESTION_PROMPT = QuestionPrompt(
         "Use exactly this format for each one, and write nothing else:\n"
         "Question: <the question>\n"
         "Answer: <the answer>\n"
+    ),
+    json_user_template=(
+        "## Context\n{context}\n\n"
+        "Write {num_questions} question(s) about the context above, each with its answer. Reply in JSON: one "
+        'object whose key "questions" holds a list with one object per question, each with the key '
+        '"question" (the question, ending with a question mark) and the key "reference" (its correct '
+        "answer, taken from the context). Write nothing outside the JSON object.\n"
     ),
 )
 
@@ -257,12 +305,26 @@ def answer_messages(
 
 PROMPT_KEYS: tuple[str, ...] = (
     "judge_system",
+    "judge_json_system",
     "judge_user",
     "question_system",
     "question_user",
+    "question_json_user",
     "answer_system",
     "answer_user",
 )
+_PROMPT_FIELDS = {
+    "system": "system",
+    "user": "user_template",
+    "json_system": "json_system",
+    "json_user": "json_user_template",
+}
+# Overriding the text-format prompt drops the default JSON variant, which would otherwise ignore the override:
+# the JSON variant is then derived from the override (unless it is overridden too).
+_DERIVED = {
+    "judge_system": ("judge_json_system", "json_system"),
+    "question_user": ("question_json_user", "json_user_template"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,10 +342,14 @@ def build_prompts(overrides: Mapping[str, str]) -> Prompts:
         raise ValueError(f"prompts: unknown key(s) {unknown} (known: {', '.join(PROMPT_KEYS)})")
     prompts = Prompts()
     for key, text in overrides.items():
-        which, part = key.split("_")
+        which, part = key.split("_", 1)
+        changes = {_PROMPT_FIELDS[part]: text}
+        derived = _DERIVED.get(key)
+        if derived is not None and derived[0] not in overrides:
+            changes[derived[1]] = ""
         current = getattr(prompts, which)
         try:
-            updated = dataclasses.replace(current, **{"system" if part == "system" else "user_template": text})
+            updated = dataclasses.replace(current, **changes)
         except ValueError as error:
             raise ValueError(f"prompts.{key}: {error}") from None
         prompts = dataclasses.replace(prompts, **{which: updated})

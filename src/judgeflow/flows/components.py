@@ -137,6 +137,7 @@ async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, ca
             chunk_words=config.chunk_words,
             max_tokens=roles.question_writer.max_tokens,
             temperature=roles.question_writer.temperature,
+            output="reply" if roles.question_writer.output == "reply" else "json",
         )
     )
     answerer = (
@@ -155,12 +156,12 @@ async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, ca
     teacher = (
         LocalTeacherJudge()
         if roles.teacher.provider == "local"
-        else _judge(maker, roles.teacher, "roles.teacher", prompts)
+        else _judge(maker, roles.teacher, "roles.teacher", prompts, label="teacher")
     )
     base_student: JudgeModel = (
         LocalStudentJudge.prior(name="student_base")
         if roles.student.provider == "local"
-        else _judge(maker, roles.student, "roles.student", prompts)
+        else _judge(maker, roles.student, "roles.student", prompts, label="student_base")
     )
     trainer: TrainerBackend
     if config.trainer.backend == "local":
@@ -196,9 +197,9 @@ async def _build(config: PipelineConfig, maker: ModelMaker, prompts: Prompts, ca
     )
 
 
-def _judge(maker: ModelMaker, role: RoleConfig, what: str, prompts: Prompts) -> JudgeModel:
+def _judge(maker: ModelMaker, role: RoleConfig, what: str, prompts: Prompts, *, label: str) -> JudgeModel:
     """An LLM judge for a role; with ``batch = true``, one that sends its requests through the Batch API."""
-    judge = maker.judge(role, what, prompts.judge)
+    judge = maker.judge(role, what, prompts.judge, label=label)
     if not role.batch:
         return judge
     return maker.batched(judge, role, what, batch=True, options=BatchOptions(poll_s=role.batch_poll_s))
@@ -286,7 +287,7 @@ def _openai_trainer(config: PipelineConfig, maker: ModelMaker, prompts: Prompts)
         return make_client(base_url, timeout_s=student.timeout_s)
 
     def judge_factory(model_id: str) -> JudgeModel:
-        return maker.judge(ft_role, "trainer", prompts.judge, model=model_id)
+        return maker.judge(ft_role, "trainer", prompts.judge, model=model_id, label="student_trained")
 
     try:
         return make_openai_trainer(

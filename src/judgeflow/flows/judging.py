@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,12 +31,14 @@ from judgeflow.actors import Judge, Router, Scorer
 from judgeflow.actors.batch_judge import BatchIncomplete, BatchJudge, has_batches
 from judgeflow.calls.batching import BatchedJudge, BatchOptions
 from judgeflow.calls.health import HealthPolicy
+from judgeflow.calls.support import Fallback
+from judgeflow.core.stages import StageCount, nothing_usable
 from judgeflow.flows.wiring import resolve_judges
 from judgeflow.inputs.config import ConfigError, JudgingConfig
 from judgeflow.inputs.items import check_items, iter_items
 from judgeflow.protocol.bus import EventBus, Publish, null_publish
 from judgeflow.protocol.channels import Channel, Sender
-from judgeflow.protocol.errors import find_stop
+from judgeflow.protocol.errors import NothingUsable, find_stop
 from judgeflow.protocol.events import ActorFinished, ActorStarted, Event, RunFinished, RunStarted
 from judgeflow.protocol.messages import Answer, Judgement, ScoreUpdate
 from judgeflow.protocol.models import JudgeModel
@@ -52,7 +54,12 @@ __all__ = ["JudgeSummary", "JudgingRun", "judge_file", "open_judging"]
 
 @dataclass(frozen=True, slots=True)
 class JudgeSummary:
-    """How a judge run ended: items read, lines written, the agreement (two or more judges) and the spending."""
+    """How a judge run ended: items read, lines written, the agreement (two or more judges) and the spending.
+
+    ``judges`` counts each judge's replies (scored, unparsed with a sample) and failed calls; ``failure`` says
+    which judge scored nothing (None when every judge scored something), ``fallbacks`` which features servers
+    refused.
+    """
 
     items: int
     lines_written: int
@@ -60,6 +67,9 @@ class JudgeSummary:
     cost_usd: float = 0.0
     labelled: int = 0  # items with a human label
     report: JudgeReport | None = None  # OUT.report.{html,json,md}: with two or more judges, or human labels
+    judges: Mapping[str, StageCount] = field(default_factory=dict)
+    failure: str | None = None
+    fallbacks: Sequence[Fallback] = ()
 
 
 @dataclass(slots=True)
@@ -77,10 +87,13 @@ class JudgingRun:
         return self._done.is_set()
 
     async def wait(self) -> JudgeSummary:
-        """Wait for judging to finish and return its summary."""
+        """Wait for judging to finish and return its summary; `NothingUsable` (a `RunStopped`) when a judge scored no
+        item (every verdict is written and stored by then, and ``summary`` holds the counts)."""
         await self._done.wait()
         if self.summary is None:
             raise RuntimeError("judging finished without a summary")
+        if self.summary.failure is not None:
+            raise NothingUsable(f"{self.summary.failure}; every verdict is in {self.config.out}", stage="judge")
         return self.summary
 
 
@@ -128,6 +141,7 @@ async def open_judging(
             max_cost=config.max_cost_usd,
             max_tokens=config.max_tokens,
             timeout_s=config.timeout_s,
+            scoring=config.scoring,
             publish=bus.publish,
             cache=context.cache,
             health=HealthPolicy(grace_s=config.grace_s, outage_limit_s=config.outage_limit_s),
@@ -157,7 +171,12 @@ async def open_judging(
                 report = await anyio.to_thread.run_sync(
                     partial(_write_reports, config, summary, costs), abandon_on_cancel=True
                 )
-                run.summary = dataclasses.replace(summary, cost_usd=costs["total_usd"], report=report)
+                run.summary = dataclasses.replace(
+                    summary,
+                    cost_usd=costs["total_usd"],
+                    report=report,
+                    fallbacks=tuple(resources.context.support.fallbacks),
+                )
             finally:
                 bus.close()
                 run._done.set()
@@ -257,7 +276,7 @@ async def judge_file(
             store=store,
             resume=resume,
         )
-        publish(RunFinished(str(out), True))
+        publish(RunFinished(str(out), summary.failure is None, summary.failure or ""))
         return summary
     except anyio.get_cancelled_exc_class():
         publish(RunFinished(str(out), False, "cancelled"))
@@ -303,6 +322,7 @@ async def _judge_all(
     to_scorer: Channel[Judgement] = Channel("scorer.inbox", capacity)
     scores: Channel[ScoreUpdate] = Channel("scores", capacity)
 
+    counts = {name: StageCount() for name in names}
     done: list[set[str]] | None = None
     if resume and store is not None:
         done = [await store.done_items("judgement", name) for name in names]
@@ -312,6 +332,7 @@ async def _judge_all(
     with JsonlSink(out) as sink:
 
         async def keep(judgement: Judgement) -> None:
+            counts[judgement.judge].add_verdict(judgement.id, judgement.verdict, judgement.raw)
             # One record, encoded once, for the output file and the store.
             text = json.dumps(judgement_record(judgement, with_split=False), ensure_ascii=False)
             sink.write_json(text)
@@ -350,22 +371,43 @@ async def _judge_all(
             tg.start_soon(_drain, scores)
             async with earlier:
                 if done is not None and store is not None:
-                    await _replay(store, names, sink, earlier if scorer is not None else None)
+                    await _replay(store, names, sink, earlier if scorer is not None else None, counts)
             read, labelled = await _read(items, [inbox.sender for inbox in inboxes], publish=publish, done=done)
         unfinished = sum(judge.unfinished for judge in batched)
         if unfinished:
             raise BatchIncomplete(unfinished, [r for judge in batched for r in judge.reasons], holder=str(out))
-        return JudgeSummary(items=read, lines_written=sink.lines, scorer=scorer, labelled=labelled)
+        failure = _nothing_scored(counts)
+        return JudgeSummary(
+            items=read, lines_written=sink.lines, scorer=scorer, labelled=labelled, judges=counts, failure=failure
+        )
 
 
-async def _replay(store: RunStore, names: Sequence[str], sink: JsonlSink, scorer: Sender[Judgement] | None) -> None:
+def _nothing_scored(counts: Mapping[str, StageCount]) -> str | None:
+    """The judges that scored no item, in one line with their counts and a sample reply (None: all scored some)."""
+    empty = [
+        nothing_usable(f"judge {name}", "scored verdict", count)
+        for name, count in counts.items()
+        if count.usable == 0 and (count.replies or count.failed)
+    ]
+    return "; ".join(empty) if empty else None
+
+
+async def _replay(
+    store: RunStore,
+    names: Sequence[str],
+    sink: JsonlSink,
+    scorer: Sender[Judgement] | None,
+    counts: Mapping[str, StageCount],
+) -> None:
     """Write the verdicts a resumed run already has (not the failed ones, which are judged again)."""
     async for record in store.iter_items("judgement"):
         if record.get("judge") not in names or record.get("status") == "failed":
             continue
         sink.write({key: value for key, value in record.items() if key != "split"})
+        judgement = judgement_from_record(record)
+        counts[judgement.judge].add_verdict(judgement.id, judgement.verdict, judgement.raw)
         if scorer is not None:
-            await scorer.send(judgement_from_record(record))
+            await scorer.send(judgement)
 
 
 def _write_reports(config: JudgingConfig, summary: JudgeSummary, costs: dict[str, Any]) -> JudgeReport | None:

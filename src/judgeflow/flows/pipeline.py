@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,12 +48,14 @@ from judgeflow.actors import (
 )
 from judgeflow.actors.batch_judge import BatchIncomplete, BatchJudge
 from judgeflow.calls.batching import BatchedJudge
+from judgeflow.calls.support import Fallback
 from judgeflow.core.prompts import training_example_json
+from judgeflow.core.stages import StageCount, UnusableReply
 from judgeflow.flows.components import Components, local_components
 from judgeflow.inputs.config import ConfigError, PipelineConfig, config_from_data
 from judgeflow.protocol.bus import EventBus
 from judgeflow.protocol.channels import Channel, ChannelStats, Valve
-from judgeflow.protocol.errors import find_stop
+from judgeflow.protocol.errors import NothingUsable, find_stop
 from judgeflow.protocol.events import Event, RunFinished, RunStarted
 from judgeflow.protocol.messages import (
     Answer,
@@ -66,6 +68,7 @@ from judgeflow.protocol.messages import (
 )
 from judgeflow.report.build import build_report
 from judgeflow.report.markdown import render_markdown
+from judgeflow.report.outcome import PipelineCounts, pipeline_outcome
 from judgeflow.report.pages import write_run_html
 from judgeflow.runs.context import RunContext, open_run
 from judgeflow.runs.folder import JsonlSink, new_run_dir
@@ -86,6 +89,7 @@ class PipelineRun:
     channels: list[ChannelStats]
     bus: EventBus
     report: dict[str, Any] | None = None
+    failure: NothingUsable | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"train": 0, "test": 0})
     _done: anyio.Event = field(default_factory=anyio.Event)
     _intake: Valve = field(default_factory=Valve)
@@ -106,8 +110,11 @@ class PipelineRun:
         self._intake.open_valve()
 
     async def wait(self) -> dict[str, Any]:
-        """Wait for the run to finish and return its report."""
+        """Wait for the run to finish and return its report; `NothingUsable` (a `RunStopped`) when a stage produced
+        nothing usable (the report is written, and ``report`` holds it then too)."""
         await self._done.wait()
+        if self.failure is not None:
+            raise self.failure
         if self.report is None:
             raise RuntimeError("the pipeline finished without a report")
         return self.report
@@ -159,17 +166,20 @@ async def open_pipeline(
             stack.callback(close_logging)
         if components is None and config.is_embedded_default:
             components = await anyio.to_thread.run_sync(local_components, config)
-        elif components is None:
+        fallbacks: list[Fallback] = []
+        if components is None and not config.is_embedded_default:
             from judgeflow.flows.components import build_components
 
             components, resources = await build_components(
                 config, publish=bus.publish, cache_dir=out_dir / "cache", cache=context.cache
             )
             await stack.enter_async_context(resources)
+            fallbacks = resources.context.support.fallbacks
+        assert components is not None
         tg = await stack.enter_async_context(anyio.create_task_group())
         if log_events:
             tg.start_soon(EventLogger().run, bus.subscribe_nowait(buffer=event_buffer))
-        await tg.start(_run, run, config, components, context)
+        await tg.start(_run, run, config, components, context, fallbacks)
         try:
             yield run
         finally:
@@ -199,6 +209,7 @@ async def _run(
     config: PipelineConfig,
     components: Components,
     context: RunContext,
+    fallbacks: Sequence[Fallback],
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -207,6 +218,7 @@ async def _run(
     ok = False
     why = "the run did not finish"
     capacity = config.channel_capacity
+    judged = {name: StageCount() for name in (TEACHER, BASE, TRAINED)}
 
     def channel(name: str) -> Channel[Any]:
         made: Channel[Any] = Channel(name, capacity)
@@ -248,6 +260,7 @@ async def _run(
         return (0,) if judgement.answer.question.split == "train" else (1,)
 
     def record_judgement(judgement: Judgement) -> None:
+        judged.setdefault(judgement.judge, StageCount()).add_verdict(judgement.id, judgement.verdict, judgement.raw)
         judgement_sink.write(judgement_record(judgement))
 
     async def persist_question(question: Question) -> None:
@@ -387,8 +400,29 @@ async def _run(
                 reasons = [reason for judge in batched for reason in judge.reasons]
                 raise BatchIncomplete(unfinished, reasons, holder=str(out_dir))
             assert scorer.result is not None
+            result = scorer.result
+            writer_count = getattr(components.writer, "replies", None)
+            writer_count = writer_count if isinstance(writer_count, StageCount) else None
+            counts = PipelineCounts(
+                documents=len(components.documents),
+                questions=run.counts["train"] + run.counts["test"],
+                held_out=run.counts["test"],
+                writer=writer_count,
+                judges=judged,
+                reference=TEACHER,
+                reference_held_out_scored=result.tallies[TEACHER].scored,
+                training_examples=len(trainer.examples),
+                training_skipped=trainer.skipped,
+                training_error=trainer.error,
+                paired={judge: estimates.n for judge, estimates in result.agreements.items()},
+            )
+            failure, missing = pipeline_outcome(counts)
+            stages: dict[str, Any] = {}
+            if writer_count is not None:
+                stages["question_writer"] = {**writer_count.as_dict(), "questions": counts.questions}
+            stages.update({name: count.as_dict() for name, count in judged.items()})
             run.report = build_report(
-                result=scorer.result,
+                result=result,
                 n_train=run.counts["train"],
                 n_test=run.counts["test"],
                 run={
@@ -405,9 +439,20 @@ async def _run(
                     "error": trainer.error,
                 },
                 costs=await context.costs(),
+                stages=stages,
+                scoring=_scoring(components, fallbacks),
+                failure=None if failure is None else failure.as_dict(),
+                missing=missing,
             )
-            await anyio.to_thread.run_sync(_write_report, out_dir, run.report)
-            ok = True
+            unusable = getattr(components.writer, "unusable", None)
+            await anyio.to_thread.run_sync(_write_report, out_dir, run.report, unusable or [])
+            if failure is not None:
+                why = failure.message
+                run.failure = NothingUsable(
+                    f"{failure.message.rstrip('.')}; report.json says what is missing and why", stage=failure.stage
+                )
+            else:
+                ok = True
         except BaseException as error:
             stop = find_stop(error)
             if stop is not None:
@@ -462,7 +507,25 @@ def _model_names(components: Components) -> dict[str, str]:
     }
 
 
-def _write_report(out_dir: Path, report: dict[str, Any]) -> None:
+def _scoring(components: Components, fallbacks: Sequence[Fallback]) -> dict[str, Any]:
+    """How each LLM judge was asked for its score, and every feature a server refused (and what replaced it)."""
+    asked = {  # a batched judge asks as its LLM judge does
+        name: getattr(getattr(model, "llm", model), "scoring", None)
+        for name, model in ((TEACHER, components.teacher), (BASE, components.base_student))
+    }
+    return {
+        "asked": {name: mode for name, mode in asked.items() if isinstance(mode, str)},
+        "fallbacks": [fallback.as_dict() for fallback in fallbacks],
+    }
+
+
+UNUSABLE_FILE = "unusable_replies.jsonl"
+
+
+def _write_report(out_dir: Path, report: dict[str, Any], unusable: Sequence[UnusableReply]) -> None:
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     write_run_html(out_dir, report, seed=int(report.get("run", {}).get("config", {}).get("seed", 0)))
+    if unusable:
+        lines = (json.dumps({"stage": "question_writer", **reply.as_dict()}, ensure_ascii=False) for reply in unusable)
+        (out_dir / UNUSABLE_FILE).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")

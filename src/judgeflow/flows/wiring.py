@@ -35,6 +35,7 @@ from judgeflow.calls.health import HealthPolicy
 from judgeflow.calls.roles import LLMJudge
 from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price
 from judgeflow.core.prompts import DEFAULT_JUDGE_PROMPT, JudgePrompt
+from judgeflow.core.scoring import scoring_mode
 from judgeflow.inputs.config import ConfigError, RoleConfig
 from judgeflow.protocol.batches import BatchClient
 from judgeflow.protocol.bus import Publish, null_publish
@@ -160,7 +161,14 @@ class ModelMaker:
         self.register(embedder.key, role, what)
         return embedder
 
-    def judge(self, role: RoleConfig, what: str, prompt: JudgePrompt, *, model: str | None = None) -> LLMJudge:
+    def judge(
+        self, role: RoleConfig, what: str, prompt: JudgePrompt, *, model: str | None = None, label: str = "judge"
+    ) -> LLMJudge:
+        """An LLM judge for ``role``; ``label`` names it in fallback reports (the role, or the judge's spec)."""
+        try:
+            scoring = scoring_mode(role.scoring)
+        except ValueError as error:
+            raise ConfigError(f"{what}: {error}") from None
         return LLMJudge(
             self.chat(role, what, model=model),
             context=self.context,
@@ -168,6 +176,8 @@ class ModelMaker:
             max_tokens=role.max_tokens,
             temperature=role.temperature,
             retry_unparsed=role.retry_unparsed,
+            scoring=scoring,
+            role=label,
         )
 
     def batched(
@@ -239,6 +249,7 @@ async def resolve_judges(
     max_cost: float | None = None,
     max_tokens: int | None = None,
     timeout_s: float = 60.0,
+    scoring: str = "reply",
     publish: Publish = null_publish,
     cache: ResponseCache | None = None,
     health: HealthPolicy | None = None,
@@ -254,7 +265,8 @@ async def resolve_judges(
     ``max_cost`` (USD) caps what all of them together may spend; ``max_tokens`` caps each reply, which also makes
     the budget's per-call reservations tight (without it each call reserves
     `judgeflow.calls.context.ASSUMED_OUTPUT_TOKENS` of output). ``health`` says how long calls wait for a server
-    that does not answer before the run stops. Close the resources when judging is done
+    that does not answer before the run stops. ``scoring`` is how every LLM judge is asked (``reply``, ``json``
+    or ``logprobs``; local judges score their own way). Close the resources when judging is done
     (``async with resources:``); on an error, whatever was opened is closed before it propagates.
 
     With ``batch``, every ``openai:`` judge comes as a `BatchedJudge` whose requests go through the Batch API
@@ -282,9 +294,10 @@ async def resolve_judges(
                     concurrency=concurrency,
                     max_tokens=max_tokens,
                     timeout_s=timeout_s,
+                    scoring=scoring,
                 )
                 what = f"judge {spec!r}"
-                llm = maker.judge(role, what, DEFAULT_JUDGE_PROMPT)
+                llm = maker.judge(role, what, DEFAULT_JUDGE_PROMPT, label=spec)
                 judge: JudgeModel = llm
                 if provider == "openai" and (batch or spec in batched):
                     options = batch_options or BatchOptions()

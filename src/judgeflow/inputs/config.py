@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from judgeflow.core.scoring import SCORING_MODES
 from judgeflow.inputs.corpus import CITIES
 
 __all__ = [
@@ -59,6 +60,11 @@ class RoleConfig:
     ``base_url`` points an ``openai`` role at another server (vLLM, Ollama, llama.cpp) or an ``hf`` role at a TGI
     server or Inference Endpoint. Limits apply per (provider, endpoint, model): ``rpm`` and ``tpm`` are rates,
     ``concurrency`` the cap on requests in flight. Keys come from the environment, never from here.
+
+    ``scoring`` (teacher and student) is how an LLM judge is asked for its score: ``reply`` (the recipe's text),
+    ``json`` (constrained JSON) or ``logprobs`` (JSON, scored from token probabilities); see
+    `judgeflow.core.scoring`. ``output`` (question writer) is ``json`` (constrained JSON where the server has it)
+    or ``reply`` (the labelled text format).
     """
 
     provider: str = "local"
@@ -74,8 +80,14 @@ class RoleConfig:
     batch: bool = False
     """A judge role (teacher, student) sends its requests through the provider's Batch API (openai only)."""
     batch_poll_s: float = 30.0
+    scoring: str = "reply"
+    output: str = "json"
 
     def __post_init__(self) -> None:
+        if self.scoring not in SCORING_MODES:
+            raise ConfigError(f"scoring must be one of {', '.join(SCORING_MODES)}; got {self.scoring!r}")
+        if self.output not in ("json", "reply"):
+            raise ConfigError(f"output must be json or reply; got {self.output!r}")
         if self.provider not in ("local", "openai", "hf"):
             raise ConfigError(f"provider must be one of local, openai, hf; got {self.provider!r}")
         if self.batch and self.provider != "openai":
@@ -110,6 +122,15 @@ class RolesConfig:
         answerer = self.answerer
         if answerer.provider == "local" and answerer.model not in LOCAL_ANSWERERS:
             raise ConfigError(f"roles.answerer: a local answerer is extractive or smollm2; got {answerer.model!r}")
+        for name in ("question_writer", "retriever", "answerer"):
+            if getattr(self, name).scoring != "reply":
+                raise ConfigError(f"roles.{name}: scoring is for the teacher and student roles")
+        for name in ("teacher", "student"):
+            role = getattr(self, name)
+            if role.provider == "local" and role.scoring != "reply":
+                raise ConfigError(
+                    f"roles.{name}: scoring = {role.scoring!r} needs an LLM judge (provider openai or hf)"
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +310,7 @@ class JudgingConfig:
     """Send the ``openai:`` judges' requests through the Batch API (half the price, results within 24 hours)."""
     batch_poll_s: float = 30.0
     batch_max_requests: int = 50_000
+    scoring: str = "reply"
 
     def __post_init__(self) -> None:
         if not self.judges:
@@ -296,6 +318,8 @@ class JudgingConfig:
         _check_waits(self.grace_s, self.outage_limit_s)
         if not self.batch_poll_s > 0:
             raise ConfigError(f"batch_poll_s must be positive, got {self.batch_poll_s}")
+        if self.scoring not in SCORING_MODES:
+            raise ConfigError(f"--scoring must be one of {', '.join(SCORING_MODES)}; got {self.scoring!r}")
         for name in ("concurrency", "n_resamples", "batch_size", "batch_max_requests"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -306,8 +330,11 @@ class JudgingConfig:
         return f"{self.out.name}.store.sqlite"
 
     def summary(self) -> dict[str, Any]:
-        """What a resumed judge run must share with the first: the items file and the judges."""
-        return {"items": str(self.items.resolve()), "judges": list(self.judges)}
+        """What a resumed judge run must share with the first: the items file, the judges and how they score."""
+        summary: dict[str, Any] = {"items": str(self.items.resolve()), "judges": list(self.judges)}
+        if self.scoring != "reply":  # so that a reply-mode run keeps the summary it always had
+            summary["scoring"] = self.scoring
+        return summary
 
 
 _TABLES: dict[str, type[Any]] = {

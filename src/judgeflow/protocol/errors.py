@@ -11,7 +11,7 @@ Every field is kept on the instance and the constructor's first argument is the 
 
 from __future__ import annotations
 
-__all__ = ["ModelUnusable", "RunStopped", "ServerUnreachable", "find_stop"]
+__all__ = ["ModelUnusable", "NothingUsable", "RunStopped", "ServerUnreachable", "find_stop"]
 
 
 class RunStopped(Exception):
@@ -84,6 +84,16 @@ class ServerUnreachable(RunStopped):
         self.down_s = down_s
         self.detail = detail
         self.ever_answered = ever_answered
+
+
+class NothingUsable(RunStopped):
+    """``stage`` produced nothing the next stage can use (no usable question, no scored verdict, no training
+    example, no trained model): ``reason`` names the stage with its counts and a sample reply. Raised once the run
+    has stored everything it paid for and written its report."""
+
+    def __init__(self, reason: str, *, stage: str, role: str | None = None) -> None:
+        super().__init__(reason, role=role)
+        self.stage = stage
 
 
 def find_stop(error: BaseException) -> RunStopped | None:

@@ -26,6 +26,8 @@ __all__ = [
     "ItemDone",
     "ItemFailed",
     "Missed",
+    "OutputFallback",
+    "ReplyRead",
     "RunFinished",
     "RunStarted",
     "ScorePaired",
@@ -203,6 +205,30 @@ class ScorePaired:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyRead:
+    """A model's reply was read: ``usable`` when it gave what the stage needs (a score, a question), else
+    ``reason`` says why not. The dashboard's parse rates are counted from these."""
+
+    actor: str
+    model: str
+    usable: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFallback:
+    """A server refused a feature a role asked for (``json_schema``, ``json_object``, ``logprobs``): from now on
+    the run asks that server and model ``instead`` (told once per server, model and feature)."""
+
+    role: str
+    model: str
+    server: str
+    feature: str
+    instead: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Missed:
     """This subscriber's buffer overflowed and ``count`` events were dropped for it alone."""
 
@@ -226,5 +252,7 @@ Event: TypeAlias = (
     | TrainingStatus
     | ScoreUpdate
     | ScorePaired
+    | ReplyRead
+    | OutputFallback
     | Missed
 )

@@ -18,11 +18,24 @@ VerdictStatus: TypeAlias = Literal["ok", "unparsed", "failed"]
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    """A parsed score on the judge's scale, with the reasoning that came with it."""
+    """A parsed score on the judge's scale, with the reasoning that came with it.
+
+    ``probs`` is the judge's distribution over the scores 1..5 when it was read from token probabilities (it sums
+    to 1); ``score`` is then its mean, and `likely_score` its most likely score.
+    """
 
     score: float
     reasoning: str
     raw: str
+    probs: tuple[float, ...] | None = None
+
+    @property
+    def likely_score(self) -> int | None:
+        """The most likely score of ``probs`` (the lower one on a tie), or None without a distribution."""
+        probs = self.probs
+        if not probs:
+            return None
+        return 1 + max(range(len(probs)), key=lambda i: (probs[i], -i))
 
 
 @dataclass(frozen=True, slots=True)

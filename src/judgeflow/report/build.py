@@ -2,6 +2,11 @@
 
 Every number in the report is computed from the judgements of this run by `judgeflow.core.metrics`; a statistic that
 is undefined (too few items, a constant judge) is written as null and shown as "n/a", never as 0.
+
+Besides the agreement: ``stages`` holds each stage's parse rate (replies, usable, unusable with a sample, failed
+calls), ``scoring`` how each LLM judge was asked and every feature a server refused, ``failure`` the stage that
+produced nothing usable (null when the run measured what it was asked to), and ``missing`` why each agreement
+that could not be computed is missing (`judgeflow.report.outcome`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ def build_report(
     run: Mapping[str, Any],
     training: Mapping[str, Any],
     costs: Mapping[str, Any] | None = None,
+    stages: Mapping[str, Any] | None = None,
+    scoring: Mapping[str, Any] | None = None,
+    failure: Mapping[str, str] | None = None,
+    missing: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report as JSON-able data; ``agreement`` has one entry per student judge."""
     agreement = agreement_entries(result)
@@ -42,6 +51,10 @@ def build_report(
         },
         "training": dict(training),
         "costs": dict(costs) if costs is not None else {"total_usd": 0.0, "models": {}},
+        "stages": dict(stages or {}),
+        "scoring": dict(scoring or {}),
+        "failure": None if failure is None else dict(failure),
+        "missing": dict(missing or {}),
         "run": dict(run),
     }
     if result.difference is not None and result.difference_pair is not None:

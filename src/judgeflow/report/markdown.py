@@ -125,6 +125,42 @@ def render_agreement(result: ScoreResult) -> str:
     return "\n".join([header, "", *_agreement_table(agreement_entries(result))]) + "\n"
 
 
+_STAGE_NAMES = {"question_writer": "question writer"}
+
+
+def _stages(report: Mapping[str, Any]) -> list[str]:
+    """Each stage's parse rate, the scoring fallbacks, what is missing and why, and the failure if any."""
+    lines: list[str] = []
+    stages = report.get("stages") or {}
+    if stages:
+        lines += [
+            "",
+            "| stage | replies | usable | parse rate | unusable | failed calls |",
+            "|---|---|---|---|---|---|",
+        ]
+        for stage, entry in stages.items():
+            rate = entry.get("parse_rate")
+            shown = "n/a" if rate is None else f"{rate:.0%}"
+            lines.append(
+                f"| {_STAGE_NAMES.get(stage, stage)} | {entry['replies']} | {entry['usable']} | {shown} "
+                f"| {entry['unusable']} | {entry['failed']} |"
+            )
+    scoring = report.get("scoring") or {}
+    for name, mode in (scoring.get("asked") or {}).items():
+        lines.append(f"{name} scoring: {mode}.")
+    for fallback in scoring.get("fallbacks") or []:
+        lines.append(
+            f"{fallback['role']}: {fallback['server']} refused {fallback['feature']} for {fallback['model']}; "
+            f"asked with {fallback['instead']} instead ({fallback['detail']})."
+        )
+    for key, why in (report.get("missing") or {}).items():
+        lines.append(f"Missing {key}: {why}.")
+    failure = report.get("failure")
+    if failure:
+        lines += ["", f"**The run failed at stage {failure['stage']}**: {failure['message']}"]
+    return lines
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """A human-readable summary of ``report`` (the same numbers, nothing more)."""
     if report.get("kind") == "judge":
@@ -160,6 +196,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines += ["", render_labels(report["labels"]).rstrip("\n")]
     if report.get("panel"):
         lines += ["", render_panel(report["panel"]).rstrip("\n")]
+    lines += _stages(report)
     training = report.get("training", {})
     if training.get("error"):
         lines += ["", f"Training failed: {training['error']}. The trained student's items are counted as failed."]

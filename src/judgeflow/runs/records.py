@@ -2,7 +2,10 @@
 
 The judgement record is the contract of both ``judgements.jsonl`` in a run folder and the output of
 ``judgeflow judge``: ``{"id", "judge", "score", "status", "raw", ...}`` where ``score`` is a number only when
-``status`` is ``"ok"``; an unparsed reply keeps its raw text and the reason, a failed call its error.
+``status`` is ``"ok"``; an unparsed reply keeps its raw text and the reason, a failed call its error. A score
+read from token probabilities (the ``logprobs`` scoring mode) adds ``"probs"``, the probabilities of the scores
+1..5 (renormalised to sum to 1), and ``"likely_score"``, the most likely of them; ``score`` is then the
+probability-weighted mean.
 Pure functions: no I/O here.
 """
 
@@ -58,6 +61,9 @@ def judgement_record(judgement: Judgement, *, with_split: bool = True) -> dict[s
     }
     if with_split:
         record["split"] = judgement.answer.question.split
+    if isinstance(verdict, Scored) and verdict.probs is not None:
+        record["probs"] = list(verdict.probs)
+        record["likely_score"] = verdict.likely_score
     if isinstance(verdict, Unparsed):
         record["reason"] = verdict.reason
     elif isinstance(verdict, Failed):
@@ -78,7 +84,9 @@ def judgement_from_record(record: dict[str, Any]) -> Judgement:
     raw = str(record.get("raw", ""))
     verdict: Verdict
     if record.get("status") == "ok" and record.get("score") is not None:
-        verdict = Scored(float(record["score"]), "", raw)
+        probs = record.get("probs")
+        kept = tuple(float(p) for p in probs) if isinstance(probs, list) else None
+        verdict = Scored(float(record["score"]), "", raw, kept)
     elif record.get("status") == "unparsed":
         verdict = Unparsed(raw, str(record.get("reason", "")))
     else:

@@ -72,17 +72,17 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS calls(
     request_hash TEXT PRIMARY KEY, provider TEXT NOT NULL, model TEXT NOT NULL, request_json TEXT NOT NULL,
     response_text TEXT NOT NULL, response_model TEXT NOT NULL, finish_reason TEXT, input_tokens INTEGER,
-    output_tokens INTEGER, cost_usd REAL, created REAL NOT NULL)""",
+    output_tokens INTEGER, cost_usd REAL, created REAL NOT NULL, logprobs_json TEXT)""",
     """CREATE TABLE IF NOT EXISTS items(
     kind TEXT NOT NULL CHECK (kind IN ('question', 'answer', 'judgement')), id TEXT NOT NULL,
     judge TEXT NOT NULL DEFAULT '', record_json TEXT NOT NULL, PRIMARY KEY (kind, id, judge)) WITHOUT ROWID""",
 )
 _CALL_COLUMNS = (
     "request_hash, provider, model, request_json, response_text, response_model, finish_reason, input_tokens, "
-    "output_tokens, cost_usd, created"
+    "output_tokens, cost_usd, created, logprobs_json"
 )
 # The first paid answer to a request is the one the run used; a second identical call adds nothing to cost.
-_INSERT_CALL = f"INSERT OR IGNORE INTO calls({_CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_CALL = f"INSERT OR IGNORE INTO calls({_CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # An item recomputed on resume (a failed judgement retried) replaces the old record.
 _UPSERT_ITEM = "INSERT OR REPLACE INTO items(kind, id, judge, record_json) VALUES (?, ?, ?, ?)"
 _SET_META = "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
@@ -386,6 +386,9 @@ def _setup(db: sqlite3.Connection) -> None:
     db.execute("BEGIN IMMEDIATE")
     for statement in _SCHEMA:
         db.execute(statement)
+    # A store made before calls kept their token log probabilities gains the column (empty for old calls).
+    if "logprobs_json" not in {row[1] for row in db.execute("PRAGMA table_info(calls)")}:
+        db.execute("ALTER TABLE calls ADD COLUMN logprobs_json TEXT")
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     db.executemany(
         "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", [(META_VERSION, __version__), (META_CREATED, now)]

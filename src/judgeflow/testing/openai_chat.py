@@ -2,7 +2,8 @@
 
 The online endpoints and the Batch API answer a request with these same functions, so a request judged in a
 batch gets the very reply (and usage) it would get online, and a body the online endpoint refuses is refused,
-with the same error, on its line of a batch's error file.
+with the same error, on its line of a batch's error file. Constrained output and token log probabilities are
+`openai_structured`'s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, TypeAlias
 
 from .openai_config import FakeOpenAI, error_body
 from .openai_replies import embed, estimate_tokens, reply_for, word_tokens
+from .openai_structured import check_features, structured_content, text_score, token_logprobs
 
 __all__ = ["Outcome", "chat_completion", "embeddings", "text_of"]
 
@@ -56,6 +58,9 @@ def chat_completion(body: Any, config: FakeOpenAI, completion_id: Callable[[], s
         messages.append((item["role"], text_of(item.get("content"))))
     if body.get("stream"):
         return 400, error_body("Streaming is not supported by the judgeflow test server.", param="stream")
+    refusal = check_features(body, messages, config)
+    if refusal is not None:
+        return refusal
     prompt_tokens = sum(estimate_tokens(text) + 4 for _, text in messages) + 3
     if config.context_tokens is not None and prompt_tokens > config.context_tokens:
         message = (
@@ -64,10 +69,17 @@ def chat_completion(body: Any, config: FakeOpenAI, completion_id: Callable[[], s
         )
         return 400, error_body(message, param="messages", code="context_length_exceeded")
     content = reply_for(model, messages, config)
+    score = text_score(content)
+    if (body.get("response_format") or {}).get("type") in ("json_object", "json_schema"):
+        content, score = structured_content(content, body)
     finish = "stop"
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     if content and isinstance(max_tokens, int) and estimate_tokens(content) > max_tokens > 0:
         content, finish = content[: max_tokens * 4], "length"
+    logprobs: dict[str, Any] | None = None
+    if body.get("logprobs") and config.logprobs == "full" and content is not None:
+        tokens = token_logprobs(content, body.get("top_logprobs") or 0, score, spread=config.logprob_spread)
+        logprobs = {"content": tokens, "refusal": None}
     completion_tokens = estimate_tokens(content or "")
     return 200, {
         "id": completion_id(),
@@ -78,7 +90,7 @@ def chat_completion(body: Any, config: FakeOpenAI, completion_id: Callable[[], s
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": content, "refusal": None, "annotations": []},
-                "logprobs": None,
+                "logprobs": logprobs,
                 "finish_reason": finish,
             }
         ],

@@ -122,6 +122,15 @@ class FakeOpenAI:
     """How many ``RequestRecord`` the stats keep (the oldest are dropped)."""
     clock: Callable[[], float] = time.time
     """Epoch seconds: timestamps, the RPM window and the fine-tuning state machine."""
+    response_formats: frozenset[str] = frozenset({"json_schema", "json_object"})
+    """The ``response_format`` types served (``text`` always is); another is refused as ``format_refusal`` says."""
+    format_refusal: Literal["openai", "llamacpp"] = "openai"
+    """How an unsupported ``response_format`` is refused: OpenAI's 400, or llama.cpp 0.3.36's 500."""
+    logprobs: Literal["full", "dropped", "refused"] = "full"
+    """``full``: OpenAI's token log probabilities; ``dropped``: the request is taken and none are sent (Ollama
+    before 0.12.11); ``refused``: a 400 naming ``logprobs``."""
+    logprob_spread: float = 0.7
+    """How wide the judge's score distribution is around its score (a Gaussian's sigma, in points)."""
 
     def __post_init__(self) -> None:
         rates = (self.fault_429, self.fault_500, self.fault_malformed, self.fault_timeout)
@@ -131,6 +140,8 @@ class FakeOpenAI:
             raise ValueError("judge_garbage_rate and ft_judge_noise must be in [0, 1]")
         if self.rpm is not None and self.rpm < 1:
             raise ValueError("rpm must be a positive integer or None")
+        if self.logprob_spread <= 0:
+            raise ValueError("logprob_spread must be positive")
         if self.embedding_dim < 1 or self.rpm_window_s <= 0 or self.fine_tune_step_s < 0:
             raise ValueError("embedding_dim and rpm_window_s must be positive, fine_tune_step_s >= 0")
         phases = (self.batch_validate_s, self.batch_run_s, self.batch_request_s, self.batch_finalize_s)

@@ -116,6 +116,7 @@ def actor_view(
         progress=progress,
         eta_s=eta,
         history=actor.outputs.history(now, since=since, seconds=history_s),
+        parsed=actor.usable / actor.replies if actor.replies else None,
     )
 
 

@@ -40,6 +40,8 @@ from judgeflow.protocol.events import (
     ItemDone,
     ItemFailed,
     Missed,
+    OutputFallback,
+    ReplyRead,
     RunFinished,
     RunStarted,
     ScorePaired,
@@ -163,6 +165,14 @@ class DashboardState:
                 self._advance(actor, now)
             at = None if self.started_at is None else now - self.started_at
             self._errors.append(ErrorView(at, event.actor, event.item_id, event.error))
+        elif isinstance(event, ReplyRead):
+            actor = self._actor(event.actor, now)
+            actor.replies += 1
+            actor.usable += event.usable
+        elif isinstance(event, OutputFallback):
+            at = None if self.started_at is None else now - self.started_at
+            told = f"{event.model}: the server refused {event.feature}; asking with {event.instead}"
+            self._errors.append(ErrorView(at, event.role, "", told))
         elif isinstance(event, ScorePaired):
             self.fold_pair(event.judge, event.reference_score, event.score)
         elif isinstance(event, ScoreUpdate):

@@ -49,7 +49,7 @@ def render_pipeline(
     table = Table(expand=True, box=None, padding=(0, 1), header_style=palette.accent)
     table.add_column("judge" if judging else "stage", no_wrap=True)
     table.add_column("w", justify="right")
-    for name in ("in", "out", "fail", "now/s", "avg/s", "busy"):
+    for name in ("in", "out", "fail", "parsed", "now/s", "avg/s", "busy"):
         table.add_column(name, justify="right", no_wrap=True)
     with_inboxes = bool(channels) or not judging
     if with_inboxes:
@@ -74,6 +74,7 @@ def render_pipeline(
             f"{actor.items_in:,}",
             f"{actor.items_out:,}",
             Text(f"{actor.failed:,}", palette.bad if actor.failed else ""),
+            _parsed(actor, palette),
             fmt_rate(actor.rate_now),
             fmt_rate(actor.rate_avg),
             "" if actor.busy is None else f"{actor.busy:.1f}",
@@ -94,6 +95,14 @@ def render_pipeline(
     line = Text("other channels: ", palette.dim)
     line.append("  ".join(f"{c.name} {c.current}/{c.capacity} (peak {c.peak})" for c in others), palette.dim)
     return Group(table, line)
+
+
+def _parsed(actor: ActorView, palette: Palette) -> Text:
+    """The share of the actor's model replies that were usable: a stage's parse rate."""
+    if actor.parsed is None:
+        return Text("")
+    style = palette.good if actor.parsed >= 1.0 else palette.bad if actor.parsed == 0.0 else palette.warn
+    return Text(f"{actor.parsed * 100:.0f}%", style)
 
 
 def _fill_style(channel: ChannelView, palette: Palette) -> Style:

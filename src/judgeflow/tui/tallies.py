@@ -50,6 +50,8 @@ class ActorTally:
     failed: int = 0
     calls: int = 0
     cost: float = 0.0
+    replies: int = 0
+    usable: int = 0
     sources: set[str] = field(default_factory=set)
     outputs: PerSecond = field(init=False)
     inputs: PerSecond = field(init=False)

@@ -96,6 +96,8 @@ class ActorView:
     progress: float | None
     eta_s: float | None
     history: tuple[float, ...]
+    parsed: float | None = None
+    """Usable replies over replies read (a score, a question); None when the actor read no model reply."""
 
 
 @dataclass(frozen=True, slots=True)

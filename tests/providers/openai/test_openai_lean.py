@@ -400,3 +400,63 @@ async def test_the_environment_proxy_is_skipped_for_no_proxy_hosts(monkeypatch: 
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     async with lean_on() as client:
         assert (await client.complete("m", ASK)).text
+
+
+def test_constrained_output_and_logprobs_go_in_the_body_as_openai_and_llama_cpp_take_them() -> None:
+    from judgeflow.core.scoring import JUDGE_SCHEMA, judge_output
+    from judgeflow.protocol.messages import ChatMessage
+    from judgeflow.providers.openai.http import chat_body
+
+    base = ChatRequest((ChatMessage("user", "json please"),))
+    assert "response_format" not in chat_body("m", base)
+    assert "logprobs" not in chat_body("m", base)
+    strict = chat_body("m", ChatRequest(base.messages, output=judge_output(), top_logprobs=5))
+    assert strict["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "judgement", "strict": True, "schema": JUDGE_SCHEMA},
+    }
+    assert (strict["logprobs"], strict["top_logprobs"]) == (True, 5)
+    grammar = chat_body("m", ChatRequest(base.messages, output=judge_output("json_object")))
+    assert grammar["response_format"] == {"type": "json_object", "schema": JUDGE_SCHEMA}
+
+
+def test_token_logprobs_are_read_and_a_garbled_list_is_no_list() -> None:
+    from judgeflow.protocol.calls import TokenLogprob
+
+    entry = {"token": "4", "logprob": -0.3, "bytes": [52], "top_logprobs": [{"token": "4", "logprob": -0.3}]}
+    data = {"choices": [{"message": {"content": "4"}, "logprobs": {"content": [entry], "refusal": None}}]}
+    assert parse_chat_completion(data, "m").logprobs == (TokenLogprob("4", -0.3, (("4", -0.3),)),)
+    for garbled in (None, {"content": None}, {"content": [{"token": "4"}]}, "yes"):
+        data["choices"][0]["logprobs"] = garbled
+        assert parse_chat_completion(data, "m").logprobs is None
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "feature"),
+    [
+        (
+            500,
+            "1 validation error: ('body', 'response_format', 'type') Input should be 'text' or 'json_object'",
+            "json_schema",
+        ),
+        (
+            400,
+            "Invalid parameter: 'response_format' of type 'json_schema' is not supported with this model.",
+            "json_schema",
+        ),
+        (422, "json_schema is not supported", "json_schema"),
+        (400, "'messages' must contain the word 'json' in some form, to use 'response_format'", None),
+        (400, "This model does not support 'logprobs'.", "logprobs"),
+        (401, "Incorrect API key provided (response_format)", None),
+        (400, "Maximum context length exceeded", None),
+    ],
+)
+def test_a_refused_feature_is_told_from_other_errors(status: int, message: str, feature: str | None) -> None:
+    from judgeflow.core.scoring import judge_output
+    from judgeflow.protocol.messages import ChatMessage
+    from judgeflow.providers.openai.provider import unsupported_feature
+
+    request = ChatRequest((ChatMessage("user", "x"),), output=judge_output(), top_logprobs=5)
+    assert unsupported_feature(status, message, request) == feature
+    plain = ChatRequest((ChatMessage("user", "x"),))
+    assert unsupported_feature(status, message, plain) is None

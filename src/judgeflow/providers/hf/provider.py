@@ -60,7 +60,7 @@ from huggingface_hub import AsyncInferenceClient, ChatCompletionInputMessage, Ch
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, OfflineModeIsEnabled
 
 from judgeflow.calls.backoff import parse_retry_after
-from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, LimitKey
+from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, LimitKey, UnsupportedFeature
 from judgeflow.protocol.messages import Usage
 from judgeflow.providers.urls import display_url
 
@@ -328,7 +328,15 @@ class HFChat(_HFModel):
         )
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        """One attempt at a (non-streaming) completion; an empty or null reply is returned as ``""``."""
+        """One attempt at a (non-streaming) completion; an empty or null reply is returned as ``""``.
+
+        Constrained output and log probabilities are not asked of Hugging Face servers here: a request for them
+        raises `UnsupportedFeature` at once, and the judge falls back to the recipe's reply (and says so).
+        """
+        if request.output is not None:
+            raise UnsupportedFeature(request.output.kind, "judgeflow asks Hugging Face servers for text only")
+        if request.top_logprobs is not None:
+            raise UnsupportedFeature("logprobs", "judgeflow asks Hugging Face servers for text only")
         messages: list[dict[Any, Any] | ChatCompletionInputMessage] = [
             {"role": message.role, "content": message.content} for message in request.messages
         ]

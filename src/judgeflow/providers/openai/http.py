@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from judgeflow.protocol.calls import ChatRequest, ChatResult
+from judgeflow.protocol.calls import ChatRequest, ChatResult, TokenLogprob
 from judgeflow.protocol.messages import Usage
 
 if TYPE_CHECKING:
@@ -77,7 +77,34 @@ def chat_body(model: str, request: ChatRequest) -> dict[str, Any]:
     }
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
+    output = request.output
+    if output is not None and output.kind == "json_schema":
+        spec = {"name": output.name, "strict": True, "schema": output.schema}
+        body["response_format"] = {"type": "json_schema", "json_schema": spec}
+    elif output is not None:
+        # "schema" is llama.cpp's extension of JSON mode (enforced as a grammar); other servers ignore it.
+        body["response_format"] = {"type": "json_object", "schema": output.schema}
+    if request.top_logprobs is not None:
+        body["logprobs"] = True
+        body["top_logprobs"] = request.top_logprobs
     return body
+
+
+def _logprobs(choice: Any) -> tuple[TokenLogprob, ...] | None:
+    """The reply's token log probabilities (OpenAI's ``choices[0].logprobs.content``), or None when absent or
+    malformed: a server that sends none (or garbles them) is reported by the judge, not a failed call."""
+    raw = choice.get("logprobs")
+    content = raw.get("content") if isinstance(raw, dict) else None
+    if not isinstance(content, list) or not content:
+        return None
+    tokens: list[TokenLogprob] = []
+    try:
+        for entry in content:
+            top = tuple((str(alt["token"]), float(alt["logprob"])) for alt in entry.get("top_logprobs") or ())
+            tokens.append(TokenLogprob(str(entry["token"]), float(entry["logprob"]), top))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return tuple(tokens)
 
 
 def parse_chat_completion(data: object, requested_model: str) -> ChatResult:
@@ -109,6 +136,7 @@ def parse_chat_completion(data: object, requested_model: str) -> ChatResult:
         model=model if isinstance(model, str) and model else requested_model,
         usage=usage,
         finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        logprobs=_logprobs(choice) if isinstance(choice, dict) else None,
     )
 
 

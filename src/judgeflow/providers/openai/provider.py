@@ -22,8 +22,14 @@ DNS, TLS, timeouts), 502, 503, 504                            names the underlyi
 ``unsupported_parameter`` / ``unsupported_value``             credit, a parameter the model refuses)
 408, 409, 500 and other 5xx                                   ``transient``
 a malformed body (bad JSON, wrong shape)                      ``transient``, the detail says what was wrong
+`UnsupportedFeature` (see below)                              ``fatal`` for this call only: the role asks without it
 400, 422, other 4xx, anything else                            ``fatal``: this request fails, the others go on
 ============================================================  =================================================
+
+A server that refuses a feature of the request raises `judgeflow.protocol.calls.UnsupportedFeature` from
+`OpenAIChat.complete` instead of its status error: a 400, 422 or 5xx whose message names ``response_format``
+(llama.cpp answers ``json_schema`` with a 500) when the request asked for constrained output, or names
+``logprobs`` when it asked for those. It is never retried; the LLM roles fall back (`judgeflow.calls.structured`).
 
 The API key never appears in a repr or in an ``ErrorDecision.detail``: details are scrubbed of the key the
 client holds and of anything shaped like an OpenAI key (OpenAI's own 401 messages echo a masked key). For a
@@ -46,7 +52,7 @@ from urllib.parse import urlsplit
 from anyio.abc import AsyncResource
 
 from judgeflow.calls.backoff import parse_retry_after
-from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, LimitKey
+from judgeflow.protocol.calls import ChatRequest, ChatResult, ErrorDecision, Feature, LimitKey, UnsupportedFeature
 from judgeflow.providers.openai.http import LeanChatClient, MalformedResponseError
 from judgeflow.providers.urls import display_url
 
@@ -63,6 +69,7 @@ __all__ = [
     "is_local_url",
     "key_source",
     "make_client",
+    "unsupported_feature",
 ]
 
 LOCAL_API_KEY = "sk-local"
@@ -167,6 +174,8 @@ def classify_openai_error(
     Retry-After headers; ``key_hint`` (where the key came from, see `key_source`) is the hint of a rejected key.
     """
     detail = _describe(error, secret)
+    if isinstance(error, UnsupportedFeature):
+        return ErrorDecision("fatal", _scrub(str(error), secret))
     if isinstance(error, MalformedResponseError | json.JSONDecodeError):
         return ErrorDecision("transient", f"malformed response: {detail}")
     if not _sdk_loaded():
@@ -198,6 +207,24 @@ def classify_openai_error(
     if isinstance(error, pydantic.ValidationError):
         return ErrorDecision("transient", f"malformed response: {detail}")
     return ErrorDecision("fatal", detail)
+
+
+_FEATURE_STATUSES = frozenset({400, 404, 415, 422, 500, 501})
+_FORMAT_WORDS = ("response_format", "response format", "json_schema", "json_object", "structured output")
+
+
+def unsupported_feature(status: int, message: str, request: ChatRequest) -> Feature | None:
+    """The feature of ``request`` a server's error answer refuses, or None when the error is about something else."""
+    if status not in _FEATURE_STATUSES:
+        return None
+    text = message.lower()
+    if request.output is not None and any(word in text for word in _FORMAT_WORDS):
+        if "must contain the word" in text:  # OpenAI's JSON mode wants "json" in the prompt: a prompt mistake
+            return None
+        return request.output.kind
+    if request.top_logprobs is not None and "logprob" in text:
+        return "logprobs"
+    return None
 
 
 def _vectors(response: object, expected: int) -> list[list[float]]:
@@ -315,8 +342,24 @@ class OpenAIChat(AsyncResource):
         self.key = LimitKey(provider, "chat.completions", model, display_url(url))
 
     async def complete(self, request: ChatRequest) -> ChatResult:
-        """One attempt at a completion; an empty or null reply is returned as ``""`` (the parser decides)."""
-        return await self._lean.complete(self.model, request)
+        """One attempt at a completion; an empty or null reply is returned as ``""`` (the parser decides).
+
+        A refused feature of the request raises `UnsupportedFeature` (see the module docstring).
+        """
+        try:
+            return await self._lean.complete(self.model, request)
+        except Exception as error:
+            if (request.output is None and request.top_logprobs is None) or not _sdk_loaded():
+                raise
+            import openai
+
+            if not isinstance(error, openai.APIStatusError):
+                raise
+            message = f"{error.message} {error.body}"
+            feature = unsupported_feature(error.status_code, message, request)
+            if feature is None:
+                raise
+            raise UnsupportedFeature(feature, _describe(error, self._secret)) from error
 
     def classify(self, error: BaseException) -> ErrorDecision:
         return classify_openai_error(error, secret=self._secret, key_hint=self._key_hint)
