@@ -170,6 +170,9 @@ async def test_run_whose_teacher_scores_nothing_exits_1_and_says_what_is_missing
     assert report["stages"]["teacher"]["sample_unusable"]["reason"] == "no score in the JSON reply"
     assert report["missing"]["agreement.student_base"] == "the teacher scored no held-out answer"
     assert report["agreement"]["student_base"]["n"] == 0
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "The run failed at stage teacher</b>" in page
+    assert "agreement.student_base: the teacher scored no held-out answer" in page
 
 
 async def test_run_with_logprobs_scoring_keeps_the_recipe_format_for_training(

@@ -339,6 +339,49 @@ def _health(view: Mapping[str, Any], texts: Mapping[str, Texts]) -> str:
     return "".join(parts)
 
 
+def _outcome(report: Mapping[str, Any]) -> str:
+    """A run that measured nothing says so first, with the reason each missing number is missing."""
+    parts = []
+    failure = report.get("failure")
+    if failure:
+        parts.append(f"<p><b>The run failed at stage {escape(failure['stage'])}</b>: {_cut(failure['message'])}</p>")
+    missing = report.get("missing") or {}
+    if missing:
+        items = "".join(f"<li>{escape(key)}: {escape(why)}</li>" for key, why in missing.items())
+        parts.append(f"<p>Missing numbers, and why:</p><ul>{items}</ul>")
+    return "".join(parts)
+
+
+def _stages(report: Mapping[str, Any]) -> str:
+    """Each stage's parse rate (the question writer's too), how the judges were asked, and every fallback."""
+    stages = report.get("stages") or {}
+    scoring = report.get("scoring") or {}
+    if not stages and not scoring.get("fallbacks"):
+        return ""
+    rows = []
+    for stage, entry in stages.items():
+        rate = entry.get("parse_rate")
+        rows.append(
+            [
+                f"<td>{escape(stage)}</td>",
+                *(_num(_fmt(entry.get(k, 0))) for k in ("replies", "usable", "unusable", "failed")),
+                _num("n/a" if rate is None else f"{100 * rate:.1f}%"),
+            ]
+        )
+    parts = ["<h2>Stages</h2>", _table(["stage", "replies", "usable", "unusable", "failed calls", "parsed"], rows)]
+    asked = scoring.get("asked") or {}
+    if asked:
+        parts.append("<p>" + "; ".join(f"{escape(k)} scored by {escape(v)}" for k, v in asked.items()) + ".</p>")
+    fallbacks = [
+        f"<li>{escape(f['role'])}: {escape(f['server'])} refused {escape(f['feature'])} for {escape(f['model'])}; "
+        f"asked with {escape(f['instead'])} instead ({_cut(f['detail'])})</li>"
+        for f in scoring.get("fallbacks") or []
+    ]
+    if fallbacks:
+        parts.append(f"<ul>{''.join(fallbacks)}</ul>")
+    return "".join(parts)
+
+
 def _costs(costs: Mapping[str, Any]) -> str:
     models = costs.get("models") or {}
     if not models:
@@ -378,6 +421,7 @@ def render_html(report: Mapping[str, Any], view: Mapping[str, Any], texts: Mappi
     )
     body = [
         f"<h1>{escape(title)}</h1><p>{intro}</p>",
+        _outcome(report),
         "<h2>Agreement</h2>",
         _agreement(report),
         _difference(report),
@@ -389,6 +433,7 @@ def render_html(report: Mapping[str, Any], view: Mapping[str, Any], texts: Mappi
         body += [_pair_charts(pair, reference) for pair in view["pairs"]]
     body.append(_groups(view["groups"]))
     body.append(_health(view, texts))
+    body.append(_stages(report))
     body.append(_costs(view["costs"]))
     body.append(_throughput(view.get("throughput")))
     if view["pairs"]:
