@@ -135,6 +135,9 @@ def test_the_schema_asks_for_an_integer_enum_and_is_strict() -> None:
     output = judge_output("json_object")
     assert output.kind == "json_object"
     assert output.schema == JUDGE_SCHEMA
+    # Sent in this order: under llama.cpp's grammar the reply writes its score first (a reasoning cut off by
+    # max_tokens then loses nothing).
+    assert output.schema_json.index('"score"') < output.schema_json.index('"reasoning"')
 
 
 def test_scoring_mode_names_the_modes() -> None:

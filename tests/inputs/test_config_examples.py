@@ -42,3 +42,12 @@ def test_smollm_example_asks_for_the_generative_answerer() -> None:
     assert (config.roles.answerer.provider, config.roles.answerer.model) == ("local", "smollm2")
     assert config.is_local
     assert not config.is_embedded_default
+
+
+def test_llama_cpp_example_puts_every_chat_role_on_one_server_with_scoring_modes() -> None:
+    config = load_config(EXAMPLES / "llama-cpp.toml")
+    roles = config.roles
+    for role in (roles.question_writer, roles.answerer, roles.teacher, roles.student):
+        assert (role.provider, role.model, role.base_url) == ("openai", "smollm2", "http://127.0.0.1:8080/v1")
+    assert (roles.teacher.scoring, roles.student.scoring, roles.question_writer.output) == ("logprobs", "json", "json")
+    assert config.trainer.backend == "local"

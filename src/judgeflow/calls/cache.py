@@ -56,7 +56,9 @@ def canonical_request(provider: str, model: str, request: ChatRequest) -> str:
     }
     # Only when asked for, so a plain request keeps the key it always had.
     if request.output is not None:
-        data["output"] = {"kind": request.output.kind, "name": request.output.name, "schema": request.output.schema}
+        # The schema as sent: its key order matters (a grammar writes properties in that order).
+        output = request.output
+        data["output"] = {"kind": output.kind, "name": output.name, "schema": output.schema_json}
     if request.top_logprobs is not None:
         data["top_logprobs"] = request.top_logprobs
     return canonical_json(data)

@@ -30,6 +30,8 @@ def support_key(chat: ChatModel) -> str:
     """What a refusal is remembered under: the server and the model."""
     return f"{server_of(chat)}|{chat.name}"
 
+_DETAIL_CHARS = 200
+
 
 async def complete_structured(
     context: CallContext,
@@ -74,6 +76,9 @@ def _report(
 ) -> None:
     instead = context.support.plan(key, json_reply=json_reply, logprobs=logprobs).describe()
     server = server_of(chat)
+    # One line, however the server wrote it (llama.cpp sends a validation error with a traceback).
+    detail = " ".join(detail.split())
+    detail = detail if len(detail) <= _DETAIL_CHARS else detail[: _DETAIL_CHARS - 1] + "…"
     fallback = Fallback(role, server, chat.name, feature, instead, detail)
     context.support.fallbacks.append(fallback)
     context.publish(OutputFallback(role, chat.name, server, feature, instead, detail))

@@ -72,7 +72,8 @@ class JsonOutput:
     def of(
         cls, name: str, schema: dict[str, Any], kind: Literal["json_schema", "json_object"] = "json_schema"
     ) -> JsonOutput:
-        return cls(name, json.dumps(schema, sort_keys=True, separators=(",", ":")), kind)
+        # Key order is kept: a grammar (llama.cpp) writes the properties in the schema's order, score first.
+        return cls(name, json.dumps(schema, separators=(",", ":")), kind)
 
     @property
     def schema(self) -> dict[str, Any]:

@@ -146,15 +146,18 @@ def _stages(report: Mapping[str, Any]) -> list[str]:
                 f"| {entry['unusable']} | {entry['failed']} |"
             )
     scoring = report.get("scoring") or {}
+    notes: list[str] = []
     for name, mode in (scoring.get("asked") or {}).items():
-        lines.append(f"{name} scoring: {mode}.")
+        notes.append(f"{name} scoring: {mode}.")
     for fallback in scoring.get("fallbacks") or []:
-        lines.append(
+        notes.append(
             f"{fallback['role']}: {fallback['server']} refused {fallback['feature']} for {fallback['model']}; "
             f"asked with {fallback['instead']} instead ({fallback['detail']})."
         )
     for key, why in (report.get("missing") or {}).items():
-        lines.append(f"Missing {key}: {why}.")
+        notes.append(f"Missing {key}: {why}.")
+    for note in notes:
+        lines += ["", note]
     failure = report.get("failure")
     if failure:
         lines += ["", f"**The run failed at stage {failure['stage']}**: {failure['message']}"]
