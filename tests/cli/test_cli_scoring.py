@@ -96,13 +96,14 @@ async def test_a_judge_that_scores_nothing_ends_judge_with_exit_1_and_a_sample(
              "--no-tui"]
         )  # fmt: skip
     assert status == 1
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("judgeflow: error:")]
+    printed = capsys.readouterr().err
+    err = [line for line in printed.splitlines() if line.startswith("judgeflow: error:")]
     assert len(err) == 1
     assert err[0].startswith(
         "judgeflow: error: stage judge openai:gpt-4o produced no scored verdict (5 replies, 0 usable"
     )
     assert "a sample reply (i" in err[0]
-    assert "--resume" in err[0]
+    assert "continue it with: judgeflow judge" in printed
     # Everything it was paid for is written: every item, unparsed, with its raw reply.
     assert [line["status"] for line in _lines(out)] == ["unparsed"] * 5
 
