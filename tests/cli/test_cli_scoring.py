@@ -195,3 +195,23 @@ async def test_run_with_logprobs_scoring_keeps_the_recipe_format_for_training(
     assert report["scoring"]["asked"] == {"teacher": "logprobs"}
     assert report["stages"]["teacher"]["parse_rate"] == 1.0
     assert report["failure"] is None
+
+
+async def test_batch_mode_asks_and_reads_in_the_scoring_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The Batch API gets the same requests the online judge sends (JSON schema, logprobs) and its replies are read
+    # by the same parser: every line carries its distribution.
+    items, out = _items(tmp_path / "items.jsonl", 4), tmp_path / "out.jsonl"
+    async with serve_openai(FakeOpenAI(batch_validate_s=0.02, batch_run_s=0.05)) as server:
+        status = await _main(
+            ["judge", str(items), "--out", str(out), "--judge", "openai:gpt-4o", "--base-url", server.base_url,
+             "--scoring", "logprobs", "--batch", "--batch-poll", "0.05", "--no-tui"]
+        )  # fmt: skip
+        assert server.stats.requests["chat.completions"] == 0  # every request went through the batch
+    assert status == 0, capsys.readouterr().err
+    lines = _lines(out)
+    assert len(lines) == 4
+    for line in lines:
+        assert line["status"] == "ok"
+        assert line["score"] == pytest.approx(sum(k * p for k, p in zip(range(1, 6), line["probs"], strict=True)))

@@ -30,6 +30,7 @@ def support_key(chat: ChatModel) -> str:
     """What a refusal is remembered under: the server and the model."""
     return f"{server_of(chat)}|{chat.name}"
 
+
 _DETAIL_CHARS = 200
 
 
