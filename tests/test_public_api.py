@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import judgeflow
 
 EXPECTED = [
@@ -59,7 +61,7 @@ def test_every_public_name_resolves() -> None:
 
 def test_import_is_light() -> None:
     # `judgeflow --help` must answer at once: importing the package loads no numpy, scipy, SDK or Textual.
-    heavy = "('numpy', 'scipy', 'openai', 'textual', 'huggingface_hub')"
+    heavy = "('numpy', 'scipy', 'openai', 'textual', 'huggingface_hub', 'pyarrow')"
     code = f"import sys, judgeflow, judgeflow.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
@@ -68,7 +70,7 @@ def test_import_is_light() -> None:
 def test_judging_against_an_api_imports_no_sdk() -> None:
     # Chat goes through the lean client: a judge run against an OpenAI-compatible server imports neither SDK nor
     # scipy (about a second of start-up and 50 MiB). The SDK comes in with the first error it must describe.
-    heavy = "('scipy', 'openai', 'textual', 'huggingface_hub', 'torch')"
+    heavy = "('scipy', 'openai', 'textual', 'huggingface_hub', 'torch', 'pyarrow')"
     code = f"""
 import asyncio, sys, judgeflow.flows.judging, judgeflow.flows.wiring
 
@@ -81,3 +83,14 @@ print(sorted(m for m in {heavy} if m in sys.modules))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [["--help"], ["judge", "--help"], ["report", "--help"]])
+def test_help_imports_no_pyarrow(command: list[str]) -> None:
+    # Parquet is an optional extra: only reading or writing a .parquet file imports pyarrow.
+    run = [sys.executable, "-X", "importtime", "-m", "judgeflow", *command]
+    result = subprocess.run(run, capture_output=True, text=True, check=True)
+    assert "usage:" in result.stdout
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
+    assert "judgeflow" in imported
+    assert "pyarrow" not in imported

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from judgeflow.cli.errors import STOPPED, RunStoppedExit, UserError, fail, run_async, stopped, user_errors
@@ -84,7 +85,8 @@ def judge_command(args: argparse.Namespace) -> int:
         _offer_cancel(config)
         raise
     if summary is None:
-        print(f"judgeflow: quit before judging finished; verdicts so far are in {args.out}", file=sys.stderr)
+        kept = f"the run's store ({config.store_filename}); --resume writes them" if _parquet(args.out) else args.out
+        print(f"judgeflow: quit before judging finished; verdicts so far are in {kept}", file=sys.stderr)
         _offer_cancel(config)
         return 130
     judges = len(config.judges)
@@ -112,6 +114,13 @@ def judge_command(args: argparse.Namespace) -> int:
     if summary.cost_usd > 0:
         print(f"Cost: {summary.cost_usd:.4f} USD (every distinct paid call counted once, earlier runs included)")
     return 0
+
+
+def _parquet(out: Path) -> bool:
+    """Whether ``out`` is written as Parquet: such a file appears only when the run ends."""
+    from judgeflow.inputs.tables import table_format
+
+    return table_format(out) == "parquet"
 
 
 def _resume_command(args: argparse.Namespace) -> str:

@@ -66,13 +66,15 @@ SCORING_HELP = (
 def _judge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     judge = commands.add_parser(
         "judge",
-        help="judge a JSONL file of {id, question, reference, answer} items",
-        description="Judge every line of ITEMS (one JSON object with id, question, reference and answer "
-        "per line) with each --judge; write one line per item and judge to --out. With two or more "
-        "judges, the first is the reference and the agreement of the others with it is printed.",
+        help="judge a file of {id, question, reference, answer} items (JSONL, CSV or Parquet)",
+        description="Judge every item of ITEMS (by its suffix: .jsonl, one JSON object with id, question, "
+        "reference and answer per line; .csv, a header line naming those columns; .parquet, those columns, "
+        "which needs the parquet extra) with each --judge; write one line per item and judge to --out "
+        "(.parquet: the same fields as columns). With two or more judges, the first is the reference and the "
+        "agreement of the others with it is printed.",
     )
-    judge.add_argument("items", type=Path, metavar="ITEMS.jsonl")
-    judge.add_argument("--out", type=Path, required=True, metavar="OUT.jsonl")
+    judge.add_argument("items", type=Path, metavar="ITEMS")
+    judge.add_argument("--out", type=Path, required=True, metavar="OUT.jsonl|OUT.parquet")
     judge.add_argument(
         "--judge",
         action="append",
@@ -190,11 +192,11 @@ def _report(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "report",
         help="(re)build report.html from a run folder or a judge run's verdicts file",
         description="Build the report of a finished run: DIR/report.html for a run folder; OUT.report.html, "
-        ".json and .md beside a verdicts file OUT.jsonl (texts and human labels come from the items file its "
-        "store names, or --items). One self-contained HTML file: it opens offline, with no server.",
+        ".json and .md beside a verdicts file OUT.jsonl or OUT.parquet (texts and human labels come from the "
+        "items file its store names, or --items). One self-contained HTML file: it opens offline, with no server.",
     )
-    report.add_argument("path", type=Path, metavar="DIR|OUT.jsonl")
-    report.add_argument("--items", type=Path, metavar="ITEMS.jsonl", help="the items a verdicts file judged")
+    report.add_argument("path", type=Path, metavar="DIR|OUT")
+    report.add_argument("--items", type=Path, metavar="ITEMS", help="the items a verdicts file judged")
     report.add_argument(
         "--judge",
         action="append",

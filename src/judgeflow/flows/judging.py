@@ -1,4 +1,5 @@
-"""Judging a large JSONL file of items with one or more judges, streaming in and out: ``judgeflow judge``.
+"""Judging a large file of items (JSONL, CSV or Parquet) with one or more judges, streaming in and out:
+``judgeflow judge``.
 
 `open_judging` is the entry point beside `judgeflow.flows.pipeline.open_pipeline`: it claims the output's store
 (`judgeflow.runs.context`), resolves the judges (`judgeflow.flows.wiring`) and runs `judge_file` in the
@@ -7,7 +8,8 @@ with judge models an application made itself.
 
 The file is checked in one streaming pass first (a bad line stops the run before anything is spent), then read
 lazily again while items flow through bounded channels to every judge, and each verdict is written to the
-output as soon as it exists: memory stays flat whatever the size of the file (the only thing kept per item is a
+output as soon as it exists (a Parquet output a row group at a time, renamed into place when the run ends):
+memory stays flat whatever the size of the file (the only thing kept per item is a
 pair of float scores for the agreement statistics, and only when more than one judge is named). With several
 judges the first is the reference, and the agreement of each other judge with it is computed at the end.
 """
@@ -36,6 +38,7 @@ from judgeflow.core.stages import StageCount, nothing_usable
 from judgeflow.flows.wiring import resolve_judges
 from judgeflow.inputs.config import ConfigError, JudgingConfig
 from judgeflow.inputs.items import check_items, iter_items
+from judgeflow.inputs.tables import parquet_module, table_format
 from judgeflow.protocol.bus import EventBus, Publish, null_publish
 from judgeflow.protocol.channels import Channel, Sender
 from judgeflow.protocol.errors import NothingUsable, find_stop
@@ -45,7 +48,7 @@ from judgeflow.protocol.models import JudgeModel
 from judgeflow.report.build import agreement_entries
 from judgeflow.report.pages import JudgeReport, write_judge_report
 from judgeflow.runs.context import open_run
-from judgeflow.runs.folder import JsonlSink
+from judgeflow.runs.parquet_sink import VerdictSink, open_verdict_sink
 from judgeflow.runs.records import judgement_from_record, judgement_record
 from judgeflow.runs.store import META_CONFIG, RunStore
 
@@ -112,6 +115,7 @@ async def open_judging(
     continues an earlier run into the same output (its verdicts are written again, not paid for again; failed
     ones are retried), ``restart=True`` starts over. ``cache_dir`` shares a response cache across runs.
     """
+    _check_formats(config.items, config.out)  # before the output's store is claimed
     bus = EventBus()
     run = JudgingRun(config, bus.subscribe_nowait(buffer=event_buffer), bus)
     async with AsyncExitStack() as stack:
@@ -186,6 +190,14 @@ async def open_judging(
             yield run
         finally:
             tg.cancel_scope.cancel()
+
+
+def _check_formats(items: Path, out: Path) -> None:
+    """A Parquet file without pyarrow installed is one `InputError` naming the install command, before anything
+    runs."""
+    for path, doing in ((items, "reading"), (out, "writing")):
+        if table_format(path) == "parquet":
+            parquet_module(path, doing=doing)
 
 
 async def _check_judges(store: RunStore, config: JudgingConfig) -> None:
@@ -302,6 +314,7 @@ async def _judge_all(
 ) -> JudgeSummary:
     """`judge_file` after its argument checks: validate, announce the run, judge, and write."""
     names = [name for name, _ in judges]
+    _check_formats(items, out)
     # A bad line should stop the run before any money is spent, not halfway through: check the file first
     # (a streaming pass, in a worker thread), then judge it.
     count = await anyio.to_thread.run_sync(check_items, items)
@@ -329,13 +342,14 @@ async def _judge_all(
     remaining = {name: max(count - len(done[index]), 0) if done else count for index, name in enumerate(names)}
     publish(RunStarted(str(out), 0, kind="judge", n_items=count, judges=remaining))
 
-    with JsonlSink(out) as sink:
+    with open_verdict_sink(out) as sink:
 
         async def keep(judgement: Judgement) -> None:
             counts[judgement.judge].add_verdict(judgement.id, judgement.verdict, judgement.raw)
             # One record, encoded once, for the output file and the store.
-            text = json.dumps(judgement_record(judgement, with_split=False), ensure_ascii=False)
-            sink.write_json(text)
+            record = judgement_record(judgement, with_split=False)
+            text = json.dumps(record, ensure_ascii=False)
+            sink.write_record(record, text)
             if store is not None:
                 await store.record_item("judgement", judgement.id, judgement.judge, text)
 
@@ -395,7 +409,7 @@ def _nothing_scored(counts: Mapping[str, StageCount]) -> str | None:
 async def _replay(
     store: RunStore,
     names: Sequence[str],
-    sink: JsonlSink,
+    sink: VerdictSink,
     scorer: Sender[Judgement] | None,
     counts: Mapping[str, StageCount],
 ) -> None:

@@ -1,28 +1,39 @@
-"""Reading items to judge from JSONL, one validated line at a time, with errors that name file and line.
+"""Items to judge, from JSONL, CSV or Parquet, one validated record at a time, with errors that name file and line.
 
-A line is ``{"id", "question", "reference", "answer"}`` (``id`` may be a string or an integer), optionally with a
-human ``label``: a score from 1 to 5, or true/false, the same kind on every line of a file. Other keys are ignored
-here (the report groups agreement by ``split``, ``category``, ``doc_id`` and ``model`` when items have them).
-Blank lines are skipped. Anything else stops the run with an `InputError` such as
-``items.jsonl:12: missing field 'answer'``: a judging run over a bad file should fail at once and say where,
-not spend money on half of it.
+An item is ``{"id", "question", "reference", "answer"}`` (``id`` may be a string or an integer), optionally with a
+human ``label``: a score from 1 to 5, or true/false, the same kind in every record of a file. Other keys are
+ignored here (the report groups agreement by ``split``, ``category``, ``doc_id`` and ``model`` when items have
+them). The format follows the file's suffix (`judgeflow.inputs.tables`): a JSONL line, a CSV row under a header
+line, or a Parquet row; the checks and their messages are the same for all three. Blank lines are skipped.
+Anything else stops the run with an `InputError` such as ``items.jsonl:12: missing field 'answer'`` (a Parquet
+file's is ``items.parquet:row 12: ...``): a judging run over a bad file should fail at once and say where, not
+spend money on half of it.
 """
 
 from __future__ import annotations
 
-import json
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from judgeflow.inputs.errors import InputError, Unit
+from judgeflow.inputs.tables import (
+    iter_json_objects,
+    iter_records,
+    iter_text_lines,
+    parse_object,
+    position_unit,
+    table_format,
+)
 from judgeflow.protocol.messages import Answer, Question
 
 __all__ = [
     "InputError",
     "check_items",
+    "item_from_record",
     "iter_items",
     "iter_json_objects",
     "iter_numbered_items",
@@ -33,55 +44,52 @@ __all__ = [
 ]
 
 REQUIRED = ("id", "question", "reference", "answer")
-
-
-class InputError(ValueError):
-    """Bad input; ``str()`` is ``FILE:LINE: what is wrong``."""
-
-    def __init__(self, path: Path | str, line: int | None, message: str) -> None:
-        self.path = str(path)
-        self.line = line
-        self.message = message
-        where = f"{self.path}:{line}" if line is not None else self.path
-        super().__init__(f"{where}: {message}")
-
-
-def parse_object(text: str, *, path: Path | str, line: int) -> dict[str, Any]:
-    """One JSONL line as a JSON object; anything else is an `InputError` naming file and line."""
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(path, line, f"invalid JSON ({error.msg} at column {error.colno})") from None
-    if not isinstance(data, dict):
-        raise InputError(path, line, f"expected a JSON object, got {type(data).__name__}")
-    return data
+_READ = (*REQUIRED, "label", "model")  # the columns an item is made of (a Parquet reader reads only these)
 
 
 def parse_item(text: str, *, path: Path | str, line: int) -> Answer:
     """One JSONL line as an `Answer` to judge (its question is a held-out item with the given reference)."""
-    data = parse_object(text, path=path, line=line)
+    return item_from_record(parse_object(text, path=path, line=line), path=path, line=line)
+
+
+def item_from_record(data: Mapping[str, Any], *, path: Path | str, line: int, unit: Unit = "line") -> Answer:
+    """One record (a JSON object, a CSV row, a Parquet row) as an `Answer`; ``line`` (or row) for the errors."""
     missing = [key for key in REQUIRED if key not in data]
     if missing:
         fields = ", ".join(repr(key) for key in missing)
-        raise InputError(path, line, f"missing field{'s' if len(missing) > 1 else ''} {fields}")
+        what = _what(path)
+        raise InputError(path, line, f"missing {what}{'s' if len(missing) > 1 else ''} {fields}", unit=unit)
     item_id = data["id"]
     if isinstance(item_id, bool) or not isinstance(item_id, str | int):
-        raise InputError(path, line, f"field 'id' must be a string or an integer, got {type(item_id).__name__}")
+        message = f"{_what(path)} 'id' must be a string or an integer, got {_type(item_id)}"
+        raise InputError(path, line, message, unit=unit)
     for key in REQUIRED[1:]:
         if not isinstance(data[key], str):
-            raise InputError(path, line, f"field {key!r} must be a string, got {type(data[key]).__name__}")
+            message = f"{_what(path)} {key!r} must be a string, got {_type(data[key])}"
+            raise InputError(path, line, message, unit=unit)
     question = Question(id=str(item_id), question=data["question"], reference=data["reference"], split="test")
-    label = parse_label(data.get("label"), path=path, line=line)
-    return Answer(question=question, text=data["answer"], model=str(data.get("model", "")), label=label)
+    label = parse_label(data.get("label"), path=path, line=line, unit=unit)
+    model = data.get("model")
+    return Answer(question=question, text=data["answer"], model="" if model is None else str(model), label=label)
 
 
-def parse_label(value: object, *, path: Path | str, line: int) -> bool | float | None:
+def _what(path: Path | str) -> str:
+    """What a record's parts are called in messages: a JSON object's fields, a table's columns."""
+    return "field" if table_format(Path(path)) == "jsonl" else "column"
+
+
+def _type(value: object) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def parse_label(value: object, *, path: Path | str, line: int, unit: Unit = "line") -> bool | float | None:
     """A human label: true/false, or a number from 1 to 5; ``None`` (or no key) means unlabelled."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int | float) and 1 <= value <= 5:
         return float(value)
-    raise InputError(path, line, f"field 'label' must be true, false or a score from 1 to 5, got {value!r}")
+    message = f"{_what(path)} 'label' must be true, false or a score from 1 to 5, got {value!r}"
+    raise InputError(path, line, message, unit=unit)
 
 
 def label_kind(label: bool | float | None) -> str | None:
@@ -97,47 +105,31 @@ def iter_items(path: Path) -> Iterator[Answer]:
         yield answer
 
 
-def iter_text_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of every non-blank line, read lazily; an unreadable file or a line that is not UTF-8
-    is an `InputError` naming file and line."""
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise InputError(path, None, f"cannot open ({error.strerror})") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InputError(path, number, f"not UTF-8 (byte {error.start})") from None
-            if text.strip():
-                yield number, text
-
-
-def iter_json_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line of a JSONL file (see `parse_object`)."""
-    for number, text in iter_text_lines(path):
-        yield number, parse_object(text, path=path, line=number)
-
-
 def iter_numbered_items(path: Path) -> Iterator[tuple[int, Answer]]:
-    """Like `iter_items`, with the line number of each item."""
+    """Like `iter_items`, with the line number (a Parquet file's row number) of each item."""
     seen_any = False
-    for number, text in iter_text_lines(path):
-        seen_any = True
-        yield number, parse_item(text, path=path, line=number)
+    if table_format(path) == "jsonl":
+        for number, text in iter_text_lines(path):
+            seen_any = True
+            yield number, parse_item(text, path=path, line=number)
+    else:
+        unit = position_unit(path)
+        for number, record in iter_records(path, required=REQUIRED, columns=_READ):
+            seen_any = True
+            yield number, item_from_record(record, path=path, line=number, unit=unit)
     if not seen_any:
         raise InputError(path, None, "no items: the file is empty")
 
 
 def check_items(path: Path) -> int:
-    """Check every line (and that no id appears twice) before anything is judged; returns the item count.
+    """Check every record (and that no id appears twice) before anything is judged; returns the item count.
 
     The first problem in file order is raised, as if the file were read once; but memory stays small whatever
     the size of the file: the first pass keeps a 64-bit hash per id (8 bytes, where a dict of ids costs about
     100), and only when two hashes are equal does a second pass compare the ids that have them.
     """
     hashes = array("q")
+    unit = position_unit(path)
     bad_line: InputError | None = None
     first_kind: tuple[str, int] | None = None
     try:
@@ -151,8 +143,9 @@ def check_items(path: Path) -> int:
                     raise InputError(
                         path,
                         line,
-                        f"a {_KIND_WORDS[kind]} label, but line {first_kind[1]} has a "
+                        f"a {_KIND_WORDS[kind]} label, but {unit} {first_kind[1]} has a "
                         f"{_KIND_WORDS[first_kind[0]]} one: use one kind of label in a file",
+                        unit=unit,
                     )
     except InputError as error:
         bad_line = error
@@ -163,7 +156,8 @@ def check_items(path: Path) -> int:
             if hash(answer.id) in suspects:
                 previous = first_line.setdefault(answer.id, line)
                 if previous != line:
-                    raise InputError(path, line, f"duplicate id {answer.id!r}: line {previous} has it too")
+                    message = f"duplicate id {answer.id!r}: {unit} {previous} has it too"
+                    raise InputError(path, line, message, unit=unit)
     if bad_line is not None:
         raise bad_line
     return len(hashes)

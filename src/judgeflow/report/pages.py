@@ -1,5 +1,5 @@
 """Writing a finished run's report files: ``report.html`` in a run folder; the same, with report.json and
-report.md, beside a judge run's verdicts file (``OUT.report.html`` for ``OUT.jsonl``).
+report.md, beside a judge run's verdicts file (``OUT.report.html`` for ``OUT.jsonl`` or ``OUT.parquet``).
 
 Blocking file I/O and CPU work: flows call these in a worker thread once the run's verdicts are on disk;
 ``judgeflow report`` calls them to rebuild the files of any run folder or verdicts file.
@@ -49,8 +49,10 @@ class JudgeReport:
 
 
 def judge_report_paths(verdicts: Path) -> tuple[Path, Path, Path]:
-    """``OUT.report.html``, ``OUT.report.json``, ``OUT.report.md`` for ``OUT.jsonl``."""
-    stem = verdicts.name.removesuffix(".jsonl")
+    """``OUT.report.html``, ``OUT.report.json``, ``OUT.report.md`` for ``OUT.jsonl`` (or ``OUT.parquet``)."""
+    stem = verdicts.name
+    for suffix in (".jsonl", ".parquet", ".pq"):
+        stem = stem.removesuffix(suffix)
     return tuple(verdicts.with_name(f"{stem}.report.{ext}") for ext in ("html", "json", "md"))  # type: ignore[return-value]
 
 

@@ -1,7 +1,8 @@
 """Reading a finished run back for its report: every verdict as columns of numbers, texts only where shown.
 
 A run folder holds ``judgements.jsonl`` (with ``answers.jsonl`` and ``questions.jsonl`` for the texts, splits
-and documents); a ``judge`` run holds its verdicts file (and the items file its store names). Verdicts are read
+and documents); a ``judge`` run holds its verdicts file (and the items file its store names), each JSONL, CSV
+(items) or Parquet, as `judgeflow.inputs.tables` reads them. Verdicts are read
 in one streaming pass into arrays (items x judges: score, status, time); long texts are read in a second pass for
 the few items the report shows (the largest disagreements, the failures), so a file of 100,000 items costs a
 few megabytes of memory, not its size on disk.
@@ -22,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from judgeflow.inputs.items import InputError, iter_json_objects, label_kind, parse_label
+from judgeflow.inputs.tables import iter_records, position_unit
 from judgeflow.runs.store import META_CONFIG
 
 __all__ = ["GROUP_FIELDS", "STATUS_CODES", "RunData", "Texts", "load_judge_run", "load_run_folder", "read_texts"]
@@ -126,7 +128,7 @@ class _Builder:
 
 
 def _records(path: Path) -> Iterator[dict[str, Any]]:
-    for _, record in iter_json_objects(path):
+    for _, record in iter_records(path):
         if "id" not in record or "judge" not in record:
             continue
         yield record
@@ -203,16 +205,18 @@ def _read_item_fields(data: RunData, path: Path) -> None:
     index = {item_id: row for row, item_id in enumerate(data.ids)}
     values: dict[str, list[str]] = {name: [""] * len(data.ids) for name in GROUP_FIELDS}
     kinds: set[str] = set()
-    for line, record in iter_json_objects(path):
+    unit = position_unit(path)
+    for line, record in iter_records(path, columns=("id", "label", *GROUP_FIELDS)):
         row = index.get(str(record.get("id")))
         if row is None:
             continue
-        label = parse_label(record.get("label"), path=path, line=line)
+        label = parse_label(record.get("label"), path=path, line=line, unit=unit)
         kind = label_kind(label)
         if kind is not None:
             kinds.add(kind)
             if len(kinds) > 1:
-                raise InputError(path, line, "labels of two kinds (true/false and 1-5): use one kind in a file")
+                message = "labels of two kinds (true/false and 1-5): use one kind in a file"
+                raise InputError(path, line, message, unit=unit)
             data.labels[row] = float(label) if label is not None else np.nan
         for name in GROUP_FIELDS:
             value = record.get(name)
@@ -233,7 +237,7 @@ def read_texts(data: RunData, wanted: Collection[str]) -> dict[str, Texts]:
     fields: dict[str, dict[str, str]] = {}
     raws: dict[str, dict[str, str]] = {item_id: {} for item_id in wanted}
     if data.texts_path is not None and data.texts_path.exists():
-        for _, record in iter_json_objects(data.texts_path):
+        for _, record in iter_records(data.texts_path, columns=("id", "question", "reference", "answer")):
             item_id = str(record.get("id"))
             if item_id in wanted:
                 fields[item_id] = {key: str(record.get(key, "")) for key in ("question", "reference", "answer")}

@@ -35,6 +35,10 @@ class JsonlSink:
         self._file.flush()
         self.lines += 1
 
+    def write_record(self, record: dict[str, Any], text: str) -> None:
+        """Append ``record``, already encoded as ``text`` (a sink that writes columns uses the record itself)."""
+        self.write_json(text)
+
     def close(self) -> None:
         self._file.close()
 
