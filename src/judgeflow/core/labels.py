@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
-from judgeflow.core.metrics import ROW_STATS, Estimate, Rows, RowStat, Scores, bootstrap_estimates
+from judgeflow.core.metrics import ROW_STATS, Estimate, PairStat, Rows, Scores, bootstrap_estimates
+from judgeflow.core.pair_counts import PairCounts
 
 __all__ = [
     "BINARY_METRICS",
@@ -48,11 +50,24 @@ def _auc_rows(truth: Rows, scores: Rows) -> Rows:
     positive = truth.astype(bool)
     codes = (np.arange(rows)[:, None] * 2 + positive) * k + index.reshape(rows, n)
     hist = np.bincount(codes.ravel(), minlength=rows * 2 * k).reshape(rows, 2, k).astype(np.float64)
-    neg, pos = hist[:, 0, :], hist[:, 1, :]
+    return _auc_of(hist[:, 0, :], hist[:, 1, :])
+
+
+def _auc_counts(c: PairCounts) -> Rows:
+    """The same from counts of distinct (truth, score) pairs: the table's rows are the truth's levels."""
+    table = c.table
+    empty = np.zeros_like(table[:, 0, :])
+    neg = table[:, 0, :] if c.x_levels[0] == 0 else empty
+    pos = table[:, -1, :] if c.x_levels[-1] != 0 else empty
+    return _auc_of(neg, pos)
+
+
+def _auc_of(neg: Rows, pos: Rows) -> Rows:
+    """AUC per row from the counts of negatives and positives at each distinct score (ascending)."""
     neg_below = np.cumsum(neg, axis=1) - neg
     wins = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
     pairs = pos.sum(axis=1) * neg.sum(axis=1)
-    out = np.full(rows, np.nan)
+    out = np.full(neg.shape[0], np.nan)
     ok = pairs > 0
     out[ok] = wins[ok] / pairs[ok]
     return out
@@ -61,12 +76,16 @@ def _auc_rows(truth: Rows, scores: Rows) -> Rows:
 def _binary_kappa_rows(truth: Rows, predicted: Rows) -> Rows:
     """Cohen's kappa of two yes/no raters: 2(ad - bc) / ((a+b)(b+d) + (a+c)(c+d)), in integers."""
     t, p = truth.astype(bool), predicted.astype(bool)
-    a = (t & p).sum(axis=1).astype(np.int64)
-    b = (t & ~p).sum(axis=1).astype(np.int64)
-    c = (~t & p).sum(axis=1).astype(np.int64)
-    d = (~t & ~p).sum(axis=1).astype(np.int64)
+    cells = [(t & p).sum(axis=1), (t & ~p).sum(axis=1), (~t & p).sum(axis=1), (~t & ~p).sum(axis=1)]
+    return _binary_kappa_of(*(cell.astype(np.int64) for cell in cells))
+
+
+def _binary_kappa_of(
+    a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], c: npt.NDArray[np.int64], d: npt.NDArray[np.int64]
+) -> Rows:
+    """Per row, from the counts of (true, yes), (true, no), (false, yes) and (false, no)."""
     denominator = (a + b) * (b + d) + (a + c) * (c + d)
-    out = np.full(truth.shape[0], np.nan)
+    out = np.full(a.shape[0], np.nan)
     ok = denominator > 0
     out[ok] = 2.0 * (a * d - b * c)[ok] / denominator[ok]
     return out
@@ -77,11 +96,26 @@ def _accuracy_rows(truth: Rows, predicted: Rows) -> Rows:
     return share
 
 
-def _thresholded(stat: RowStat, threshold: float) -> RowStat:
-    def apply(truth: Rows, scores: Rows) -> Rows:
-        return stat(truth, (scores >= threshold).astype(np.float64))
+def _thresholded_kappa(threshold: float) -> PairStat:
+    def rows(truth: Rows, scores: Rows) -> Rows:
+        return _binary_kappa_rows(truth, (scores >= threshold).astype(np.float64))
 
-    return apply
+    def counts(c: PairCounts) -> Rows:
+        t, p = c.x != 0, c.y >= threshold
+        cells = [c.weights[:, mask].sum(axis=1) for mask in (t & p, t & ~p, ~t & p, ~t & ~p)]
+        return _binary_kappa_of(*(np.rint(cell).astype(np.int64) for cell in cells))
+
+    return PairStat(rows, counts)
+
+
+def _thresholded_accuracy(threshold: float) -> PairStat:
+    def rows(truth: Rows, scores: Rows) -> Rows:
+        return _accuracy_rows(truth, (scores >= threshold).astype(np.float64))
+
+    def counts(c: PairCounts) -> Rows:
+        return c.share((c.x != 0) == (c.y >= threshold))
+
+    return PairStat(rows, counts)
 
 
 def auc(labels: Scores, scores: Scores) -> float | None:
@@ -129,14 +163,14 @@ def label_agreement(
     seed: int = 0,
 ) -> LabelAgreement:
     """The agreement of a judge's ``scores`` with human ``labels`` (1-5 scores, or 0/1 for true/false)."""
-    stats: dict[str, RowStat]
+    stats: dict[str, PairStat]
     if kind == "scale":
         stats = {name: ROW_STATS[name] for name in SCALE_METRICS}
     else:
         stats = {
-            "auc": _auc_rows,
-            "kappa": _thresholded(_binary_kappa_rows, threshold),
-            "accuracy": _thresholded(_accuracy_rows, threshold),
+            "auc": PairStat(_auc_rows, _auc_counts),
+            "kappa": _thresholded_kappa(threshold),
+            "accuracy": _thresholded_accuracy(threshold),
         }
     estimates = bootstrap_estimates(stats, labels, scores, n_resamples=n_resamples, seed=seed)
     n = int(np.asarray(labels).size)

@@ -7,7 +7,9 @@ I/O, and randomness only from an explicit seed, so a run folder reproduces the s
 "Undefined" is a value here, never NaN and never a warning: a correlation of a constant vector, or of fewer
 than three items, is ``None``. Every metric is written once, over a 2-D array whose rows are samples; the
 point estimate is that function applied to the one-row original sample, and the bootstrap applies it to a
-block of resampled rows, so the two cannot drift apart.
+block of resampled rows, so the two cannot drift apart. Each metric also has a twin over counts of distinct
+score pairs (`judgeflow.core.pair_counts`), which a large run's bootstrap uses instead: the same values, at a
+cost that does not grow with the number of items.
 """
 
 from __future__ import annotations
@@ -22,11 +24,22 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from judgeflow.core.pair_counts import (
+    CountStat,
+    PairCounts,
+    count_kendall,
+    count_pearson,
+    count_spearman,
+    fits,
+    weighted_pearson,
+)
+
 __all__ = [
     "METRICS",
     "ROW_STATS",
     "Agreement",
     "Estimate",
+    "PairStat",
     "RowStat",
     "Rows",
     "agreement",
@@ -61,6 +74,9 @@ _MIN_VALID_SHARE = 0.5
 _WITHIN_ONE_TOLERANCE = 1e-9
 # Caps one block of resample indices at ~8 MB, so large runs do not allocate n_resamples x n at once.
 _CHUNK_CELLS = 1 << 20
+# From this many items, when the distinct score pairs are few, the bootstrap draws counts of pairs instead of
+# item indices (same distribution, cost independent of n); below it, runs keep their index draws.
+_COUNT_MIN_N = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +169,22 @@ def _kappa_rows(a: _Rows, b: _Rows, *, low: int = 1, high: int = 5) -> _Rows:
     # One k x k confusion matrix per row, counted in a single bincount over row-offset cell codes.
     codes = (np.arange(rows)[:, None] * k + ca) * k + cb
     confusion = np.bincount(codes.ravel(), minlength=rows * k * k).reshape(rows, k, k)
+    return _kappa_of(confusion, n)
+
+
+def _kappa_counts(c: PairCounts, *, low: int = 1, high: int = 5) -> _Rows:
+    k = high - low + 1
+    ca = (np.clip(round_half_up(c.x), low, high) - low).astype(np.intp)
+    cb = (np.clip(round_half_up(c.y), low, high) - low).astype(np.intp)
+    cells = np.zeros((c.x.size, k * k), dtype=np.int64)
+    cells[np.arange(c.x.size), ca * k + cb] = 1
+    confusion = (c.weights.astype(np.int64) @ cells).reshape(-1, k, k)
+    return _kappa_of(confusion, c.n)
+
+
+def _kappa_of(confusion: npt.NDArray[np.int64], n: int) -> _Rows:
+    """Quadratic kappa per row of ``(rows, k, k)`` integer confusion matrices over ``n`` items."""
+    rows, k, _ = confusion.shape
     cats = np.arange(k)
     weights = (cats[:, None] - cats[None, :]) ** 2
     # kappa = 1 - sum(W * O) / sum(W * E) with E = outer(row_marginal, col_marginal) / n. Kept in integers so
@@ -180,14 +212,39 @@ def _mae_rows(a: _Rows, b: _Rows) -> _Rows:
     return mae
 
 
-ROW_STATS: Mapping[str, RowStat] = {
-    "pearson": _pearson_rows,
-    "spearman": _spearman_rows,
-    "kendall": _kendall_rows,
-    "kappa": _kappa_rows,
-    "exact": _exact_rows,
-    "within1": _within_one_rows,
-    "mae": _mae_rows,
+def _exact_counts(c: PairCounts) -> _Rows:
+    return c.share(round_half_up(c.x) == round_half_up(c.y))
+
+
+def _within_one_counts(c: PairCounts) -> _Rows:
+    return c.share(np.abs(c.x - c.y) <= 1.0 + _WITHIN_ONE_TOLERANCE)
+
+
+def _mae_counts(c: PairCounts) -> _Rows:
+    mae: _Rows = c.weights @ np.abs(c.x - c.y) / c.n
+    return mae
+
+
+@dataclass(frozen=True, slots=True)
+class PairStat:
+    """A metric written twice: over rows of item scores (a `RowStat`, which calling it runs) and over counts of
+    distinct pairs (`judgeflow.core.pair_counts`). A test holds the two to the same values."""
+
+    rows: RowStat
+    counts: CountStat
+
+    def __call__(self, a: Rows, b: Rows) -> Rows:
+        return self.rows(a, b)
+
+
+ROW_STATS: Mapping[str, PairStat] = {
+    "pearson": PairStat(_pearson_rows, count_pearson),
+    "spearman": PairStat(_spearman_rows, count_spearman),
+    "kendall": PairStat(_kendall_rows, count_kendall),
+    "kappa": PairStat(_kappa_rows, _kappa_counts),
+    "exact": PairStat(_exact_rows, _exact_counts),
+    "within1": PairStat(_within_one_rows, _within_one_counts),
+    "mae": PairStat(_mae_rows, _mae_counts),
 }
 
 
@@ -278,6 +335,28 @@ def _resamples(n: int, n_resamples: int, seed: int) -> Iterator[npt.NDArray[np.i
         yield rng.integers(0, n, size=(min(block, n_resamples - start), n))
 
 
+def _distinct(columns: Sequence[_Rows]) -> tuple[_Rows, _Rows] | None:
+    """The distinct rows of ``columns`` side by side and how many items each holds, when counting pays."""
+    n = columns[0].size
+    if n < _COUNT_MIN_N or not all(fits(columns[0], column) for column in columns[1:]):
+        return None
+    values, inverse = np.unique(np.stack(columns), axis=1, return_inverse=True)
+    if values.shape[1] * 4 > n:
+        return None
+    return values, np.bincount(inverse.ravel(), minlength=values.shape[1]).astype(np.float64)
+
+
+def _count_resamples(tally: _Rows, n_resamples: int, seed: int) -> Iterator[_Rows]:
+    """Blocks of resamples as counts per distinct pair: multinomial(n, observed shares), one resample per row."""
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    rng = np.random.default_rng(seed)
+    n = int(tally.sum())
+    block = max(1, _CHUNK_CELLS // tally.size)
+    for start in range(0, n_resamples, block):
+        yield rng.multinomial(n, tally / n, size=min(block, n_resamples - start)).astype(np.float64)
+
+
 def _percentile_ci(draws: _Rows) -> tuple[float, float] | None:
     valid = draws[~np.isnan(draws)]
     if valid.size == 0 or valid.size < _MIN_VALID_SHARE * draws.size:
@@ -298,7 +377,15 @@ def bootstrap_estimates(
     x, y = _as_pair(a, b)
     points = {name: _point(stat, x, y) for name, stat in stats.items()}
     draws: dict[str, list[_Rows]] = {name: [] for name in stats}
-    if x.size >= 2:
+    twins = {name: stat.counts for name, stat in stats.items() if isinstance(stat, PairStat)}
+    distinct = _distinct([x, y]) if x.size >= 2 and len(twins) == len(stats) else None
+    if distinct is not None:
+        (px, py), tally = distinct
+        for weights in _count_resamples(tally, n_resamples, seed):
+            block = PairCounts(px, py, weights, x.size)
+            for name, twin in twins.items():
+                draws[name].append(twin(block))
+    elif x.size >= 2:
         for idx in _resamples(x.size, n_resamples, seed):
             xs, ys = x[idx], y[idx]
             for name, stat in stats.items():
@@ -332,7 +419,17 @@ def pearson_difference(
     ra, rb = pearson(t, sa), pearson(t, sb)
     if ra is None or rb is None:
         return Estimate(None, None)
-    diffs = [_pearson_rows(t[i], sa[i]) - _pearson_rows(t[i], sb[i]) for i in _resamples(t.size, n_resamples, seed)]
+    distinct = _distinct([t, sa, sb])
+    if distinct is None:
+        draws = [_pearson_rows(t[i], sa[i]) - _pearson_rows(t[i], sb[i]) for i in _resamples(t.size, n_resamples, seed)]
+        return Estimate(ra - rb, _percentile_ci(np.concatenate(draws)))
+    (pt, pa, pb), tally = distinct
+    diffs = []
+    for weights in _count_resamples(tally, n_resamples, seed):
+        with_a, with_b = PairCounts(pt, pa, weights, t.size), PairCounts(pt, pb, weights, t.size)
+        diffs.append(
+            weighted_pearson(pt, pa, weights, with_a.constant) - weighted_pearson(pt, pb, weights, with_b.constant)
+        )
     return Estimate(ra - rb, _percentile_ci(np.concatenate(diffs)))
 
 
