@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from judgeflow.calls.budget import Budget
 from judgeflow.calls.cache import RequestKey, ResponseCache, request_key
-from judgeflow.calls.gate import GateRegistry, Limits
+from judgeflow.calls.gate import GateRegistry, Limits, PermitFactory
 from judgeflow.calls.health import HealthPolicy
 from judgeflow.calls.support import OutputSupport
 from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price, cost_usd, price_for
@@ -140,11 +140,13 @@ class CallContext:
         seed: int = 0,
         cache: ResponseCache | None = None,
         health: HealthPolicy | None = None,
+        permits: PermitFactory | None = None,
     ) -> CallContext:
         """A fresh context (gates bind to the running event loop: make one per run). ``health`` says how long
-        calls wait for a server that does not answer (`judgeflow.calls.health.HealthPolicy`)."""
+        calls wait for a server that does not answer (`judgeflow.calls.health.HealthPolicy`); ``permits``, where
+        the gates take their rate and shared slots (default: this process's own buckets)."""
         return cls(
-            registry=GateRegistry(limits_for or (lambda _key: Limits()), seed=seed, health=health),
+            registry=GateRegistry(limits_for or (lambda _key: Limits()), seed=seed, health=health, permits=permits),
             budget=Budget(max_cost_usd, publish=publish),
             ledger=CostLedger(prices),
             publish=publish,

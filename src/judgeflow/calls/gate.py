@@ -12,9 +12,11 @@ after its last attempt), which the actor records as that item's failure; `judgef
 `judgeflow.protocol.errors.ServerUnreachable` when the server stays away past the run's limit.
 
 The arithmetic (backoff, retry-after, AIMD) lives in the pure `judgeflow.calls.backoff`; this module adds the clock
-(``anyio.current_time()``), the sleeping and the limiters. Rate limiting uses aiolimiter, which is
-asyncio-only: run anyio on its asyncio backend, and create gates per run (a limiter binds to the event loop
-that first uses it).
+(``anyio.current_time()``), the sleeping and the limiters. Where a call's rate (a request, its tokens) and, beyond
+the gate's own cap, its in-flight slot come from is a `PermitSource`: `LocalPermits` by default (aiolimiter
+buckets in this process), or one that leases them from elsewhere, so that several processes keep one limit
+together (`judgeflow.flows.ray.limiter`). aiolimiter is asyncio-only: run anyio on its asyncio backend, and
+create gates per run (a limiter binds to the event loop that first uses it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeAlias, TypeVar
 
 import anyio
 from aiolimiter import AsyncLimiter
@@ -41,6 +43,11 @@ __all__ = [
     "GateRegistry",
     "GateStats",
     "Limits",
+    "LocalPermits",
+    "PermitFactory",
+    "PermitSource",
+    "rate_bucket",
+    "take_capacity",
 ]
 
 T = TypeVar("T")
@@ -102,7 +109,8 @@ class Limits:
         )
 
 
-def _bucket(per_minute: float | None, burst_s: float) -> AsyncLimiter | None:
+def rate_bucket(per_minute: float | None, burst_s: float) -> AsyncLimiter | None:
+    """The leaky bucket that keeps ``per_minute`` (see `Limits`); None when unlimited."""
     if per_minute is None:
         return None
     size = max(1.0, per_minute * burst_s / 60.0)
@@ -111,6 +119,62 @@ def _bucket(per_minute: float | None, burst_s: float) -> AsyncLimiter | None:
     # minute) cannot honour that and drains at the plain rate.
     per_second = (per_minute - size) / (60.0 + burst_s) if per_minute > size else per_minute / 60.0
     return AsyncLimiter(size, size / per_second)
+
+
+class PermitSource(Protocol):
+    """Where one `LimitKey`'s calls take their rate and their shared in-flight slots.
+
+    `acquire` waits until one request and ``tokens`` tokens may go out; `enter` waits for an in-flight slot held
+    beyond the gate's own cap (a limit shared with other processes) and `leave` gives it back (sync: it is
+    called in ``finally`` blocks, never waits).
+    """
+
+    async def acquire(self, tokens: int) -> None: ...
+
+    async def enter(self) -> None: ...
+
+    def leave(self) -> None: ...
+
+
+PermitFactory: TypeAlias = Callable[[LimitKey, Limits], PermitSource]
+"""Makes the permit source of a key from its limits (one per gate)."""
+
+
+class LocalPermits:
+    """Permits from this process alone: aiolimiter buckets for RPM and TPM; the gate's own cap is the only
+    in-flight limit, so `enter` and `leave` do nothing."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._requests = rate_bucket(limits.rpm, limits.burst_s)
+        self._tokens = rate_bucket(limits.tpm, limits.burst_s)
+
+    async def acquire(self, tokens: int) -> None:
+        await self.acquire_many(1, tokens)
+
+    async def acquire_many(self, requests: int, tokens: int) -> None:
+        """``requests`` requests and ``tokens`` tokens at once (a lease for another process)."""
+        await take_capacity(self._requests, float(requests))
+        await take_capacity(self._tokens, float(tokens))
+
+    async def enter(self) -> None:
+        return None
+
+    def leave(self) -> None:
+        return None
+
+
+async def take_capacity(bucket: AsyncLimiter | None, amount: float) -> None:
+    """Take ``amount`` from ``bucket`` (None: unlimited), waiting as long as it takes.
+
+    aiolimiter refuses a single acquisition larger than its bucket; a big one takes its share in bucket-sized
+    chunks so it is charged in full (and waits as long as its size demands).
+    """
+    if bucket is None:
+        return
+    while amount > 0:
+        chunk = min(amount, bucket.max_rate)
+        await bucket.acquire(chunk)
+        amount -= chunk
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +203,7 @@ class CallGate:
         seed: int | str | None = None,
         watch: ServerWatch | None = None,
         streak: int = FAILURE_STREAK,
+        permits: PermitSource | None = None,
     ) -> None:
         self.key = key
         self.limits = limits
@@ -155,8 +220,7 @@ class CallGate:
         # CapacityLimiter rather than a Semaphore: its size can change while tokens are borrowed. Shrinking it
         # below the number in flight preempts nothing; new calls just wait until enough have finished.
         self._slots = anyio.CapacityLimiter(limits.max_in_flight)
-        self._requests = _bucket(limits.rpm, limits.burst_s)
-        self._tokens = _bucket(limits.tpm, limits.burst_s)
+        self._permits = permits if permits is not None else LocalPermits(limits)
         # A private generator, so jitter is reproducible per gate and nobody else's draws shift it.
         self._rng = random.Random(f"{key.provider}/{key.endpoint}/{key.model}" if seed is None else seed)
         self._attempts = 0
@@ -229,10 +293,12 @@ class CallGate:
                 self._slots.acquire_on_behalf_of_nowait(borrower)
             except anyio.WouldBlock:
                 await self._slots.acquire_on_behalf_of(borrower)
-            settled = False
+            settled = entered = False
             try:
                 self._raise_if_unusable()  # it may have closed while this call waited for a slot
-                await self._acquire_rate(estimated_tokens)
+                await self._permits.enter()
+                entered = True
+                await self._permits.acquire(estimated_tokens)
                 self._attempts += 1
                 started = anyio.current_time()
                 try:
@@ -280,6 +346,8 @@ class CallGate:
                         self._on_success(publish)
                     return result
             finally:
+                if entered:
+                    self._permits.leave()
                 self._slots.release_on_behalf_of(borrower)
                 if probe and not settled:
                     watch.release_probe()
@@ -350,18 +418,6 @@ class CallGate:
         )
         return True
 
-    async def _acquire_rate(self, estimated_tokens: int) -> None:
-        if self._requests is not None:
-            await self._requests.acquire(1)
-        if self._tokens is not None and estimated_tokens > 0:
-            # aiolimiter refuses a single acquisition larger than its bucket; a big request takes its tokens
-            # in bucket-sized chunks so it is charged in full (and waits as long as its size demands).
-            remaining = float(estimated_tokens)
-            while remaining > 0:
-                chunk = min(remaining, self._tokens.max_rate)
-                await self._tokens.acquire(chunk)
-                remaining -= chunk
-
     def _on_success(self, publish: Publish) -> None:
         if self._adaptive is not None:
             self._apply(self._adaptive.on_success(anyio.current_time()), publish)
@@ -393,14 +449,21 @@ class GateRegistry:
     `ServerWatch` per (provider, server), shared by the gates of that server.
 
     ``limits_for`` maps a key to its limits (config lookup with defaults); it is called once per key. ``health``
-    says how long the run waits for a server that does not answer. Create one registry per run: gates hold rate
+    says how long the run waits for a server that does not answer. ``permits`` makes each gate's `PermitSource`
+    (default: `LocalPermits`). Create one registry per run: gates hold rate
     limiters bound to the run's event loop.
     """
 
     def __init__(
-        self, limits_for: Callable[[LimitKey], Limits], *, seed: int = 0, health: HealthPolicy | None = None
+        self,
+        limits_for: Callable[[LimitKey], Limits],
+        *,
+        seed: int = 0,
+        health: HealthPolicy | None = None,
+        permits: PermitFactory | None = None,
     ) -> None:
         self._limits_for = limits_for
+        self._permits = permits
         self._seed = seed
         self.health = health or HealthPolicy()
         self._gates: dict[LimitKey, CallGate] = {}
@@ -410,7 +473,9 @@ class GateRegistry:
         gate = self._gates.get(key)
         if gate is None:
             seed = f"{self._seed}/{key.provider}/{key.endpoint}/{key.model}"
-            gate = self._gates[key] = CallGate(key, self._limits_for(key), seed=seed, watch=self.watch(key))
+            limits = self._limits_for(key)
+            source = None if self._permits is None else self._permits(key, limits)
+            gate = self._gates[key] = CallGate(key, limits, seed=seed, watch=self.watch(key), permits=source)
         return gate
 
     def watch(self, key: LimitKey) -> ServerWatch:

@@ -56,6 +56,10 @@ def judge_command(args: argparse.Namespace) -> int:
         )
     except user_errors() as error:
         return fail(error)
+    if args.ray is not None:
+        from judgeflow.cli.judge_ray import judge_on_ray_command
+
+        return judge_on_ray_command(args, config, _resume_command(args))
     if args.cancel:
         return _cancel(config)
     use_tui = not args.no_tui and sys.stdout.isatty()
@@ -134,6 +138,8 @@ def _resume_command(args: argparse.Namespace) -> str:
         words += ["--base-url", args.base_url]
     if args.batch:
         words += ["--batch"]
+    if args.ray is not None:
+        words += ["--ray", *([args.ray] if args.ray else [])]
     return shlex.join([*words, "--resume"])
 
 

@@ -125,6 +125,18 @@ def _judge(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--batch-max-requests", type=int, default=50_000, metavar="N", help="requests per batch (at most 50,000)"
     )
     batch.add_argument("--cancel", action="store_true", help="cancel the batches of --out still running, and stop")
+    ray = judge.add_argument_group("Ray (the ray extra): shards judged by workers across a cluster's cores")
+    ray.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="judge on Ray: the cluster at ADDRESS, or a local one started for the run; rpm, tpm, concurrency "
+        "hold for the whole cluster",
+    )
+    ray.add_argument("--workers", type=int, default=2, metavar="N", help="shard workers (default 2)")
+    ray.add_argument("--shard-size", type=int, default=10_000, metavar="N", help="items per shard (default 10,000)")
+    ray.add_argument("--num-cpus", type=int, metavar="N", help="CPUs of the local cluster (default: all)")
     _waits(judge, default=10.0, limit=600.0)
 
 

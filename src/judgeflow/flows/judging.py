@@ -32,6 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from judgeflow.actors import Judge, Router, Scorer
 from judgeflow.actors.batch_judge import BatchIncomplete, BatchJudge, has_batches
 from judgeflow.calls.batching import BatchedJudge, BatchOptions
+from judgeflow.calls.gate import PermitFactory
 from judgeflow.calls.health import HealthPolicy
 from judgeflow.calls.support import Fallback
 from judgeflow.core.stages import StageCount, nothing_usable
@@ -52,7 +53,7 @@ from judgeflow.runs.parquet_sink import VerdictSink, open_verdict_sink
 from judgeflow.runs.records import judgement_from_record, judgement_record
 from judgeflow.runs.store import META_CONFIG, RunStore
 
-__all__ = ["JudgeSummary", "JudgingRun", "judge_file", "open_judging"]
+__all__ = ["JudgeSummary", "JudgingRun", "judge_file", "nothing_scored", "open_judging"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ async def open_judging(
     restart: bool = False,
     cache_dir: Path | None = None,
     event_buffer: int = 4096,
+    permits: PermitFactory | None = None,
 ) -> AsyncIterator[JudgingRun]:
     """Start judging in the background and yield the run; leaving the block cancels what is left.
 
@@ -152,6 +154,7 @@ async def open_judging(
             batch=config.batch,
             batch_options=BatchOptions(max_requests=config.batch_max_requests, poll_s=config.batch_poll_s),
             batched=running,
+            permits=permits,
         )
         await stack.enter_async_context(resources)
         tg = await stack.enter_async_context(anyio.create_task_group())
@@ -390,13 +393,13 @@ async def _judge_all(
         unfinished = sum(judge.unfinished for judge in batched)
         if unfinished:
             raise BatchIncomplete(unfinished, [r for judge in batched for r in judge.reasons], holder=str(out))
-        failure = _nothing_scored(counts)
+        failure = nothing_scored(counts)
         return JudgeSummary(
             items=read, lines_written=sink.lines, scorer=scorer, labelled=labelled, judges=counts, failure=failure
         )
 
 
-def _nothing_scored(counts: Mapping[str, StageCount]) -> str | None:
+def nothing_scored(counts: Mapping[str, StageCount]) -> str | None:
     """The judges that scored no item, in one line with their counts and a sample reply (None: all scored some)."""
     empty = [
         nothing_usable(f"judge {name}", "scored verdict", count)

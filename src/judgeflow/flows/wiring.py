@@ -30,7 +30,7 @@ from anyio.abc import AsyncResource
 from judgeflow.calls.batching import BatchedJudge, BatchOptions
 from judgeflow.calls.budget import Budget
 from judgeflow.calls.context import CallContext
-from judgeflow.calls.gate import GateRegistry, Limits
+from judgeflow.calls.gate import GateRegistry, Limits, PermitFactory
 from judgeflow.calls.health import HealthPolicy
 from judgeflow.calls.roles import LLMJudge
 from judgeflow.core.pricing import DEFAULT_PRICES, CostLedger, Price
@@ -88,6 +88,7 @@ class ModelMaker:
         prices: Mapping[str, Price],
         cache: ResponseCache | None = None,
         health: HealthPolicy | None = None,
+        permits: PermitFactory | None = None,
     ) -> None:
         self.limits: dict[LimitKey, Limits] = {}
         context = CallContext.create(
@@ -97,6 +98,7 @@ class ModelMaker:
             prices=prices,
             cache=cache,
             health=health,
+            permits=permits,
         )
         self.resources = RunResources(context)
         self._clients: dict[str | None, openai.AsyncOpenAI] = {}
@@ -256,6 +258,7 @@ async def resolve_judges(
     batch: bool = False,
     batch_options: BatchOptions | None = None,
     batched: Collection[str] = (),
+    permits: PermitFactory | None = None,
 ) -> tuple[list[tuple[str, JudgeModel]], RunResources]:
     """Each spec as ``(spec, judge)``, in order, and the resources the provider judges share.
 
@@ -273,8 +276,13 @@ async def resolve_judges(
     (`judgeflow.actors.batch_judge`), cut and polled as ``batch_options`` say; the judges named in ``batched``
     (a resumed run's, which have batches running) come so too, with their new requests sent online unless
     ``batch``.
+
+    ``permits`` makes where each provider model's gate takes its rate and shared in-flight slots (default: this
+    process's own buckets; the Ray engine leases them cluster-wide).
     """
-    maker = ModelMaker(publish=publish, max_cost_usd=max_cost, prices=DEFAULT_PRICES, cache=cache, health=health)
+    maker = ModelMaker(
+        publish=publish, max_cost_usd=max_cost, prices=DEFAULT_PRICES, cache=cache, health=health, permits=permits
+    )
     judges: list[tuple[str, JudgeModel]] = []
     try:
         for spec in specs:

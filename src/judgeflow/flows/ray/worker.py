@@ -1,0 +1,103 @@
+"""A shard worker: a Ray actor that judges one shard at a time with judgeflow's own judging.
+
+Each shard is an ordinary ``judgeflow judge`` run (`judgeflow.flows.judging.open_judging`) of the shard's items
+into the shard's output, with its own store, always opened with ``resume``: a shard that was never started
+starts afresh, one that a dead worker left half done goes on from its store (verdicts kept, paid calls answered
+from its cache), so a re-run shard is neither lost nor judged twice. The provider judges' gates take their rate
+and in-flight slots from the cluster's limiter (`judgeflow.flows.ray.limiter`).
+
+What a shard ends with comes back as a `ShardOutcome` value, a stop included (a `RunStopped` pickles whole), so
+the driver can end the run with the same line and exit status as a single-process run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from judgeflow.core.stages import StageCount
+from judgeflow.flows.judging import open_judging
+from judgeflow.flows.ray.limiter import leased_permits
+from judgeflow.flows.ray.shards import Shard
+from judgeflow.inputs.config import ConfigError, JudgingConfig
+from judgeflow.protocol.errors import NothingUsable, RunStopped, find_stop
+
+__all__ = ["ShardJob", "ShardOutcome", "ShardWorker"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShardJob:
+    """What a worker is asked: judge ``shard`` as ``config`` says (its items and output are the shard's)."""
+
+    shard: Shard
+    config: JudgingConfig
+    holder: str  # the name the limiter knows this attempt's slots by
+    limiter: Any = None  # the `ClusterLimiter` actor handle (None: limits kept per worker)
+    cache_dir: Path | None = None
+    lease: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ShardOutcome:
+    """How a shard's run ended: its counts, or why it stopped (``stop``) or could not start (``error``)."""
+
+    index: int
+    items: int = 0
+    lines: int = 0
+    labelled: int = 0
+    judges: Mapping[str, StageCount] = field(default_factory=dict)
+    cost_usd: float = 0.0  # the shard's spending, across its resumes
+    stop: RunStopped | None = None
+    error: str | None = None  # a user error (a config that does not match the shard's earlier run)
+    pid: int = 0
+
+
+class ShardWorker:
+    """The actor's body (``ray.remote(ShardWorker)``): one shard at a time, each in a fresh event loop."""
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def judge(self, job: ShardJob) -> ShardOutcome:
+        return anyio.run(judge_shard, job)
+
+
+async def judge_shard(job: ShardJob) -> ShardOutcome:
+    """Judge one shard to its end (see the module docstring); the limiter's slots are freed however it ends."""
+    config = dataclasses.replace(job.config, items=job.shard.items_path, out=job.shard.out)
+    permits = None if job.limiter is None else leased_permits(job.limiter, holder=job.holder, lease=job.lease)
+    try:
+        async with open_judging(config, resume=True, cache_dir=job.cache_dir, permits=permits) as run:
+            async for _event in run.events:
+                pass  # nobody watches a shard's events: drained so the run never waits on them
+            try:
+                summary = await run.wait()
+            except NothingUsable:
+                summary = run.summary  # the driver decides on the counts of every shard together
+            assert summary is not None
+            return ShardOutcome(
+                job.shard.index,
+                items=summary.items,
+                lines=summary.lines_written,
+                labelled=summary.labelled,
+                judges=dict(summary.judges),
+                cost_usd=summary.cost_usd,
+                pid=os.getpid(),
+            )
+    except ConfigError as error:
+        return ShardOutcome(job.shard.index, error=str(error), pid=os.getpid())
+    except BaseException as error:
+        stop = find_stop(error)
+        if stop is None:
+            raise
+        return ShardOutcome(job.shard.index, stop=stop, pid=os.getpid())
+    finally:
+        if job.limiter is not None:
+            with anyio.CancelScope(shield=True):
+                job.limiter.forget.remote(job.holder)
