@@ -96,6 +96,11 @@ def judge_on_ray(
     run raises: `ConfigError` / `InputError` before anything is spent, a `RunStopped` when the run stopped."""
     if config.batch:
         raise ConfigError("--batch cannot be used with --ray: judge through the Batch API in one process")
+    if config.max_cost_usd is not None:
+        raise ConfigError(
+            "--max-cost cannot be used with --ray: each shard keeps its own budget, so the cap would not hold for "
+            "the whole run; judge without --ray to cap spending"
+        )
     folder = ray_folder(config.out)
     single = config.out.parent / config.store_filename
     if restart:
@@ -277,4 +282,3 @@ def _add(total: StageCount, part: StageCount) -> None:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-

@@ -65,6 +65,7 @@ class ClusterLimiter:
 
     def __init__(self) -> None:
         self._keys: dict[str, _Key] = {}
+        self._gone: set[str] = set()  # holders that finished or died: a lease they left waiting gets nothing
         self._leases = self._requests = self._tokens = self._slot_leases = 0
 
     def _key(self, key: str, limits: Limits) -> _Key:
@@ -96,11 +97,14 @@ class ClusterLimiter:
         return granted
 
     async def enter(self, key: str, limits: Limits, holder: str, want: int) -> int:
-        """Wait for an in-flight slot of ``key``, then take up to ``want`` that are free; returns how many."""
+        """Wait for an in-flight slot of ``key``, then take up to ``want`` that are free; returns how many (none
+        for a holder that is gone)."""
         state = self._key(key, limits)
-        while state.free_slots < 1:
+        while state.free_slots < 1 and holder not in self._gone:
             state.changed.clear()
             await state.changed.wait()
+        if holder in self._gone:
+            return 0
         granted = min(want, state.free_slots)
         state.free_slots -= granted
         state.holders[holder] = state.holders.get(holder, 0) + granted
@@ -108,7 +112,7 @@ class ClusterLimiter:
         self._slot_leases += 1
         return granted
 
-    def leave(self, key: str, holder: str, count: int) -> None:
+    async def leave(self, key: str, holder: str, count: int) -> None:
         """Give back ``count`` slots of ``holder``."""
         state = self._keys.get(key)
         if state is None:
@@ -119,8 +123,9 @@ class ClusterLimiter:
         state.free_slots += count
         state.changed.set()
 
-    def forget(self, holder: str) -> int:
+    async def forget(self, holder: str) -> int:
         """Free every slot ``holder`` holds (a worker that finished, or died); returns how many."""
+        self._gone.add(holder)
         freed = 0
         for state in self._keys.values():
             held = state.holders.pop(holder, 0)
@@ -129,7 +134,7 @@ class ClusterLimiter:
             freed += held
         return freed
 
-    def stats(self) -> LimiterStats:
+    async def stats(self) -> LimiterStats:
         return LimiterStats(
             self._leases,
             self._requests,
@@ -175,6 +180,7 @@ class LeasedPermits:
         # Slots: leased but unused, in use, callers waiting, whether a slot lease is on its way.
         self._free = self._used = self._waiting = 0
         self._leasing = False
+        self._error: BaseException | None = None
         self._slot_changed = anyio.Event()
 
     async def acquire(self, tokens: int) -> None:
@@ -192,23 +198,33 @@ class LeasedPermits:
             self._tokens -= tokens
 
     async def enter(self) -> None:
+        # The lease is not awaited by the caller: a call that waits at the actor while a call of this worker gives
+        # a slot back would hold that slot's place forever. Whatever a lease brings comes in `_granted`.
         self._waiting += 1
         try:
             while self._free < 1:
-                if self._leasing:
-                    await self._slot_changed.wait()
-                    continue
-                self._leasing = True
-                try:
-                    granted = await _wait(self._actor.enter.remote(self._key, self._limits, self._holder, self._lease))
-                finally:
-                    self._leasing = False
-                    self._wake()
-                self._free += granted
+                if self._error is not None:
+                    raise self._error
+                if not self._leasing:
+                    self._leasing = True
+                    ref = self._actor.enter.remote(self._key, self._limits, self._holder, self._lease)
+                    asyncio.wrap_future(ref.future()).add_done_callback(self._granted)
+                await self._slot_changed.wait()
         finally:
             self._waiting -= 1
         self._free -= 1
         self._used += 1
+        self._give_back()
+
+    def _granted(self, future: asyncio.Future[Any]) -> None:
+        self._leasing = False
+        if future.cancelled():
+            self._error = RuntimeError("a lease from the cluster's limiter was cancelled")
+        elif future.exception() is not None:
+            self._error = future.exception()
+        else:
+            self._free += int(future.result())
+        self._wake()
         self._give_back()
 
     def leave(self) -> None:

@@ -13,8 +13,10 @@ the driver can end the run with the same line and exit status as a single-proces
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,13 @@ from typing import Any
 import anyio
 
 from judgeflow.core.stages import StageCount
-from judgeflow.flows.judging import open_judging
+from judgeflow.flows.judging import JudgeSummary, open_judging
 from judgeflow.flows.ray.limiter import leased_permits
 from judgeflow.flows.ray.shards import Shard
 from judgeflow.inputs.config import ConfigError, JudgingConfig
 from judgeflow.protocol.errors import NothingUsable, RunStopped, find_stop
 
-__all__ = ["ShardJob", "ShardOutcome", "ShardWorker"]
+__all__ = ["ShardJob", "ShardOutcome", "ShardWorker", "judge_shard", "shard_lock"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +67,21 @@ class ShardWorker:
         return os.getpid()
 
     def judge(self, job: ShardJob) -> ShardOutcome:
-        return anyio.run(judge_shard, job)
+        with shard_lock(job.shard):
+            return anyio.run(judge_shard, job)
+
+
+@contextmanager
+def shard_lock(shard: Shard) -> Iterator[None]:
+    """Hold the shard for this process: a worker of a killed driver may live on for a moment, and two processes
+    writing one shard's output would duplicate lines. The lock is the kernel's, so it goes with a dead process."""
+    shard.folder.mkdir(parents=True, exist_ok=True)
+    with (shard.folder / "lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 async def judge_shard(job: ShardJob) -> ShardOutcome:
@@ -76,6 +92,7 @@ async def judge_shard(job: ShardJob) -> ShardOutcome:
         async with open_judging(config, resume=True, cache_dir=job.cache_dir, permits=permits) as run:
             async for _event in run.events:
                 pass  # nobody watches a shard's events: drained so the run never waits on them
+            summary: JudgeSummary | None
             try:
                 summary = await run.wait()
             except NothingUsable:
@@ -99,5 +116,4 @@ async def judge_shard(job: ShardJob) -> ShardOutcome:
         return ShardOutcome(job.shard.index, stop=stop, pid=os.getpid())
     finally:
         if job.limiter is not None:
-            with anyio.CancelScope(shield=True):
-                job.limiter.forget.remote(job.holder)
+            job.limiter.forget.remote(job.holder)  # sent, not awaited: nothing here depends on its answer
