@@ -184,3 +184,22 @@ async def test_a_model_the_server_does_not_have_stops_the_run_as_in_one_process_
         summary = await on_ray(config, RayOptions(workers=2, shard_size=30), resume=True)
         assert summary.lines_written == 90
         assert_exactly_once(config.out, 90, judges)
+
+
+async def test_csv_items_and_a_parquet_output_go_through_the_same_entry_points(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="needs the parquet extra")
+    items = tmp_path / "items.csv"
+    rows = ["id,question,reference,answer"] + [
+        f"item-{i},When was {i}?,In {1800 + i}.,In {1800 + i}." for i in range(70)
+    ]
+    items.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = JudgingConfig(items, tmp_path / "out.parquet", judges=("local:teacher",))
+    summary = await on_ray(config, RayOptions(workers=2, shard_size=25))
+    assert (summary.shards, summary.lines_written) == (3, 70)
+    table = pq.read_table(config.out)
+    assert sorted(table.column("id").to_pylist()) == sorted(f"item-{i}" for i in range(70))
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,question,reference,answer\na,q,r,x\na,q,r,y\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.csv:3: duplicate id"):
+        await on_ray(JudgingConfig(bad, tmp_path / "bad.jsonl"), RayOptions())

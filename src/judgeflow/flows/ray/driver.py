@@ -30,6 +30,7 @@ from judgeflow.flows.ray.limiter import ClusterLimiter, LimiterStats
 from judgeflow.flows.ray.shards import Shard, ShardPlan, cut_shards, forget, merge_outputs, ray_folder
 from judgeflow.flows.ray.worker import ShardJob, ShardOutcome, ShardWorker
 from judgeflow.inputs.config import ConfigError, JudgingConfig
+from judgeflow.inputs.tables import parquet_module, table_format
 from judgeflow.protocol.errors import NothingUsable, RunStopped
 from judgeflow.report.pages import JudgeReport, write_judge_report
 from judgeflow.runs.store import RunStore
@@ -101,6 +102,9 @@ def judge_on_ray(
             "--max-cost cannot be used with --ray: each shard keeps its own budget, so the cap would not hold for "
             "the whole run; judge without --ray to cap spending"
         )
+    for path, doing in ((config.items, "reading"), (config.out, "writing")):
+        if table_format(path) == "parquet":
+            parquet_module(path, doing=doing)  # without pyarrow: one line naming its install, before anything runs
     folder = ray_folder(config.out)
     single = config.out.parent / config.store_filename
     if restart:

@@ -24,7 +24,9 @@ from typing import Any
 
 from judgeflow.inputs.config import ConfigError
 from judgeflow.inputs.items import check_items, iter_items
+from judgeflow.inputs.tables import table_format
 from judgeflow.protocol.messages import Answer
+from judgeflow.runs.parquet_sink import open_verdict_sink
 
 __all__ = ["PLAN_FILENAME", "Shard", "ShardPlan", "cut_shards", "forget", "item_record", "merge_outputs", "ray_folder"]
 
@@ -142,7 +144,19 @@ def _write_shard(shard: Shard, answers: Iterable[Answer]) -> None:
 
 def merge_outputs(shards: Sequence[Shard], out: Path) -> int:
     """Concatenate the shards' outputs, in shard order, into ``out`` (written beside it, then renamed, so a
-    crash leaves the old ``out`` or the whole new one); returns the number of lines."""
+    crash leaves the old ``out`` or the whole new one); returns the number of lines (rows, for Parquet).
+
+    The shards write JSONL; a ``.parquet`` output gets their records through the same sink as a single-process
+    run (`judgeflow.runs.parquet_sink`), a JSONL one their bytes as they are.
+    """
+    if table_format(out) == "parquet":
+        with open_verdict_sink(out) as sink:
+            for shard in shards:
+                with shard.out.open("rb") as part:
+                    for line in part:
+                        if line.strip():
+                            sink.write(json.loads(line))
+            return sink.lines
     lines = 0
     temporary = out.with_name(out.name + ".part")
     out.parent.mkdir(parents=True, exist_ok=True)
