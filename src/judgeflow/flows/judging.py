@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -110,6 +110,7 @@ async def open_judging(
     cache_dir: Path | None = None,
     event_buffer: int = 4096,
     permits: PermitFactory | None = None,
+    local: Callable[[str], JudgeModel] | None = None,
 ) -> AsyncIterator[JudgingRun]:
     """Start judging in the background and yield the run; leaving the block cancels what is left.
 
@@ -155,6 +156,7 @@ async def open_judging(
             batch_options=BatchOptions(max_requests=config.batch_max_requests, poll_s=config.batch_poll_s),
             batched=running,
             permits=permits,
+            local=local,
         )
         await stack.enter_async_context(resources)
         tg = await stack.enter_async_context(anyio.create_task_group())

@@ -19,7 +19,7 @@ share one gate with the stricter of their limits.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,6 +259,7 @@ async def resolve_judges(
     batch_options: BatchOptions | None = None,
     batched: Collection[str] = (),
     permits: PermitFactory | None = None,
+    local: Callable[[str], JudgeModel] | None = None,
 ) -> tuple[list[tuple[str, JudgeModel]], RunResources]:
     """Each spec as ``(spec, judge)``, in order, and the resources the provider judges share.
 
@@ -278,7 +279,8 @@ async def resolve_judges(
     ``batch``.
 
     ``permits`` makes where each provider model's gate takes its rate and shared in-flight slots (default: this
-    process's own buckets; the Ray engine leases them cluster-wide).
+    process's own buckets; the Ray engine leases them cluster-wide). ``local`` resolves the other specs (default
+    `resolve_judge`; a process that judges many runs may keep the models it loaded).
     """
     maker = ModelMaker(
         publish=publish, max_cost_usd=max_cost, prices=DEFAULT_PRICES, cache=cache, health=health, permits=permits
@@ -288,7 +290,7 @@ async def resolve_judges(
         for spec in specs:
             provider, _, model = spec.partition(":")
             if provider not in ("openai", "hf") or not model:
-                judges.append((spec, resolve_judge(spec)))
+                judges.append((spec, (local or resolve_judge)(spec)))
                 continue
             endpoint = provider == "hf" and model.startswith(("http://", "https://"))  # the model is its own URL
             url = None if endpoint else base_url

@@ -15,9 +15,10 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ from judgeflow.core.stages import StageCount
 from judgeflow.flows.judging import JudgeSummary, open_judging
 from judgeflow.flows.ray.limiter import leased_permits
 from judgeflow.flows.ray.shards import Shard
+from judgeflow.flows.wiring import resolve_judge
 from judgeflow.inputs.config import ConfigError, JudgingConfig
 from judgeflow.protocol.errors import NothingUsable, RunStopped, find_stop
+from judgeflow.protocol.models import JudgeModel
 
 __all__ = ["ShardJob", "ShardOutcome", "ShardWorker", "judge_shard", "shard_lock"]
 
@@ -61,14 +64,26 @@ class ShardOutcome:
 
 
 class ShardWorker:
-    """The actor's body (``ray.remote(ShardWorker)``): one shard at a time, each in a fresh event loop."""
+    """The actor's body (``ray.remote(ShardWorker)``): one shard at a time, each in a fresh event loop.
+
+    Local judges (a MiniLM student's weights) are loaded once per worker and kept for its later shards.
+    """
+
+    def __init__(self) -> None:
+        self._local: dict[str, JudgeModel] = {}
 
     def pid(self) -> int:
         return os.getpid()
 
     def judge(self, job: ShardJob) -> ShardOutcome:
         with shard_lock(job.shard):
-            return anyio.run(judge_shard, job)
+            return anyio.run(partial(judge_shard, job, local=self._resolve))
+
+    def _resolve(self, spec: str) -> JudgeModel:
+        model = self._local.get(spec)
+        if model is None:
+            model = self._local[spec] = resolve_judge(spec)
+        return model
 
 
 @contextmanager
@@ -84,12 +99,12 @@ def shard_lock(shard: Shard) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-async def judge_shard(job: ShardJob) -> ShardOutcome:
+async def judge_shard(job: ShardJob, *, local: Callable[[str], JudgeModel] | None = None) -> ShardOutcome:
     """Judge one shard to its end (see the module docstring); the limiter's slots are freed however it ends."""
     config = dataclasses.replace(job.config, items=job.shard.items_path, out=job.shard.out)
     permits = None if job.limiter is None else leased_permits(job.limiter, holder=job.holder, lease=job.lease)
     try:
-        async with open_judging(config, resume=True, cache_dir=job.cache_dir, permits=permits) as run:
+        async with open_judging(config, resume=True, cache_dir=job.cache_dir, permits=permits, local=local) as run:
             async for _event in run.events:
                 pass  # nobody watches a shard's events: drained so the run never waits on them
             summary: JudgeSummary | None
