@@ -29,7 +29,7 @@ def parse_line(count: StageCount) -> str:
 
 def judge_command(args: argparse.Namespace) -> int:
     from judgeflow.flows.judging import JudgeSummary, open_judging
-    from judgeflow.inputs.config import JudgingConfig
+    from judgeflow.inputs.config import EngineConfig, JudgingConfig
 
     if args.concurrency < 1:
         return fail(f"--concurrency must be >= 1, got {args.concurrency}")
@@ -53,10 +53,17 @@ def judge_command(args: argparse.Namespace) -> int:
             batch_poll_s=args.batch_poll,
             batch_max_requests=args.batch_max_requests,
             scoring=args.scoring,
+            engine=EngineConfig(
+                kind="local" if args.ray is None else "ray",
+                address=args.ray or None,
+                workers=args.workers,
+                shard_size=args.shard_size,
+                num_cpus=args.num_cpus,
+            ),
         )
     except user_errors() as error:
         return fail(error)
-    if args.ray is not None:
+    if config.engine.kind == "ray":
         from judgeflow.cli.judge_ray import judge_on_ray_command
 
         return judge_on_ray_command(args, config, _resume_command(args))

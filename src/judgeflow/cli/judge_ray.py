@@ -20,27 +20,18 @@ __all__ = ["judge_on_ray_command"]
 
 
 def judge_on_ray_command(args: argparse.Namespace, config: JudgingConfig, resume_command: str) -> int:
-    if args.batch:
-        return fail("--batch cannot be used with --ray: judge through the Batch API in one process, without --ray")
     if args.cancel:
         return fail("--cancel is for batch runs, which do not run on Ray")
     try:
-        from judgeflow.flows.ray.driver import RayOptions, judge_on_ray
+        from judgeflow.flows.ray.driver import judge_on_ray
     except ModuleNotFoundError as error:
         return fail(f"--ray needs Ray ({error.name} is not installed): pip install 'judgeflow[ray]'")
     from judgeflow.cli.judge import parse_line
     from judgeflow.protocol.errors import RunStopped
 
     try:
-        options = RayOptions(
-            address=args.ray or None,
-            workers=args.workers,
-            shard_size=args.shard_size,
-            num_cpus=args.num_cpus,
-        )
         summary = judge_on_ray(
             config,
-            options,
             resume=args.resume,
             restart=args.restart,
             cache_dir=args.cache,

@@ -21,6 +21,7 @@ __all__ = [
     "CallsConfig",
     "ConfigError",
     "DocumentsConfig",
+    "EngineConfig",
     "JudgingConfig",
     "PipelineConfig",
     "RoleConfig",
@@ -282,6 +283,30 @@ class PipelineConfig:
         return data
 
 
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Where ``judgeflow judge`` runs (``[engine]``): ``local`` in this process, or ``ray``: the items cut into
+    shards of ``shard_size`` judged by ``workers`` Ray actors on the cluster at ``address`` (None: a local
+    cluster started for the run, with ``num_cpus`` CPUs, default all); see `judgeflow.flows.ray`."""
+
+    kind: str = "local"
+    address: str | None = None
+    workers: int = 2
+    shard_size: int = 10_000
+    num_cpus: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ENGINES:
+            raise ConfigError(f"[engine] kind must be one of {', '.join(ENGINES)}; got {self.kind!r}")
+        for name in ("workers", "shard_size", "num_cpus"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"[engine] {name} must be >= 1, got {value}")
+
+
 @dataclass(frozen=True, slots=True)
 class JudgingConfig:
     """What ``judgeflow judge`` runs: every item of ``items`` judged by each of ``judges`` into ``out``.
@@ -311,10 +336,16 @@ class JudgingConfig:
     batch_poll_s: float = 30.0
     batch_max_requests: int = 50_000
     scoring: str = "reply"
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    """Where the judging runs (this process, or a Ray cluster); not part of what a resumed run must match."""
 
     def __post_init__(self) -> None:
         if not self.judges:
             raise ConfigError("name at least one judge")
+        if self.engine.kind == "ray" and self.batch:
+            raise ConfigError(
+                "--batch cannot be used with --ray: judge through the Batch API in one process, without --ray"
+            )
         _check_waits(self.grace_s, self.outage_limit_s)
         if not self.batch_poll_s > 0:
             raise ConfigError(f"batch_poll_s must be positive, got {self.batch_poll_s}")

@@ -29,7 +29,7 @@ from judgeflow.flows.judging import nothing_scored
 from judgeflow.flows.ray.limiter import ClusterLimiter, LimiterStats
 from judgeflow.flows.ray.shards import Shard, ShardPlan, cut_shards, forget, merge_outputs, ray_folder
 from judgeflow.flows.ray.worker import ShardJob, ShardOutcome, ShardWorker
-from judgeflow.inputs.config import ConfigError, JudgingConfig
+from judgeflow.inputs.config import ConfigError, EngineConfig, JudgingConfig
 from judgeflow.inputs.tables import parquet_module, table_format
 from judgeflow.protocol.errors import NothingUsable, RunStopped
 from judgeflow.report.pages import JudgeReport, write_judge_report
@@ -43,7 +43,8 @@ class RayOptions:
     """How a judge run uses Ray: ``address`` of a cluster (None: start a local one with ``num_cpus``), how many
     shard ``workers``, how many items per shard, CPUs per worker (default: one, or the cluster's CPUs shared
     out when there are more workers than CPUs), how often a shard's worker may die before the run stops, and how
-    many permits a worker leases per round trip to the limiter."""
+    many permits a worker leases per round trip to the limiter. `from_config` takes the first four from a
+    config's ``[engine]``."""
 
     address: str | None = None
     workers: int = 2
@@ -59,6 +60,10 @@ class RayOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.max_restarts < 0:
             raise ConfigError(f"max_restarts must be >= 0, got {self.max_restarts}")
+
+    @classmethod
+    def from_config(cls, engine: EngineConfig) -> RayOptions:
+        return cls(engine.address, engine.workers, engine.shard_size, engine.num_cpus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,7 @@ Started = Callable[[Shard, int], None]
 
 def judge_on_ray(
     config: JudgingConfig,
-    options: RayOptions,
+    options: RayOptions | None = None,
     *,
     resume: bool = False,
     restart: bool = False,
@@ -94,9 +99,14 @@ def judge_on_ray(
     on_start: Started | None = None,
 ) -> RaySummary:
     """Judge ``config.items`` into ``config.out`` on Ray (see the module docstring). Raises what a single-process
-    run raises: `ConfigError` / `InputError` before anything is spent, a `RunStopped` when the run stopped."""
+    run raises: `ConfigError` / `InputError` before anything is spent, a `RunStopped` when the run stopped.
+    ``options`` default to the config's ``[engine]`` (`RayOptions.from_config`)."""
+    if options is None:
+        options = RayOptions.from_config(config.engine)
     if config.batch:
-        raise ConfigError("--batch cannot be used with --ray: judge through the Batch API in one process")
+        raise ConfigError(
+            "--batch cannot be used with --ray: judge through the Batch API in one process, without --ray"
+        )
     if config.max_cost_usd is not None:
         raise ConfigError(
             "--max-cost cannot be used with --ray: each shard keeps its own budget, so the cap would not hold for "
