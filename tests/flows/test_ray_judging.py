@@ -203,3 +203,24 @@ async def test_csv_items_and_a_parquet_output_go_through_the_same_entry_points(t
     bad.write_text("id,question,reference,answer\na,q,r,x\na,q,r,y\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.csv:3: duplicate id"):
         await on_ray(JudgingConfig(bad, tmp_path / "bad.jsonl"), RayOptions())
+
+
+async def test_max_cost_holds_for_the_whole_cluster(tmp_path: Path) -> None:
+    n = 120
+    items = write_items(tmp_path / "items.jsonl", n)
+    async with serve_openai(FakeOpenAI()) as server:
+        judges = ("openai:gpt-4o-mini",)
+        every = JudgingConfig(items, tmp_path / "all.jsonl", judges=judges, base_url=server.base_url, max_tokens=40)
+        full = await on_ray(every, RayOptions(workers=2, shard_size=30))
+        cap = full.cost_usd / 2
+        capped = JudgingConfig(
+            items, tmp_path / "capped.jsonl", judges=judges, base_url=server.base_url, max_tokens=40, max_cost_usd=cap
+        )
+        summary = await on_ray(capped, RayOptions(workers=2, shard_size=30))
+    assert 0 < summary.cost_usd <= cap
+    lines = assert_exactly_once(capped.out, n, judges)
+    refused = [line for line in lines if line["status"] == "failed" and "BudgetExceeded" in str(line.get("error"))]
+    scored = [line for line in lines if line["status"] == "ok"]
+    assert refused
+    assert scored
+    assert len(scored) + len(refused) == n

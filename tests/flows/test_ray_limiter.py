@@ -119,3 +119,33 @@ async def test_rate_leases_never_grant_more_than_the_bucket_allows() -> None:
     assert stats.requests <= 10 + (600 - 10) / 61 * elapsed + 1
     assert stats.tokens == stats.requests * 50
     assert stats.leases < stats.requests  # some leases brought several permits
+
+
+async def test_budgets_drawn_from_one_allowance_never_pass_its_cap_together() -> None:
+    from judgeflow.calls.budget import Budget, BudgetExceeded
+    from judgeflow.flows.ray.limiter import LeasedBudget
+
+    actor = ClusterLimiter(max_cost_usd=1.0)
+    handle = LocalHandle(actor)
+    handle.grant_budget = _Method(actor.grant_budget)  # type: ignore[attr-defined]
+    handle.give_back_budget = _Method(actor.give_back_budget)  # type: ignore[attr-defined]
+    budgets = [
+        Budget(1.0, publish=lambda _event: None, allowance=LeasedBudget(handle, holder=f"w{i}", slice_usd=0.05))
+        for i in range(3)
+    ]
+    refused = 0
+    for _ in range(40):
+        for budget in budgets:
+            await budget.make_room(0.03)
+            try:
+                with budget.reserve(0.03) as reservation:
+                    reservation.settle(0.02)  # an estimate is an upper bound: the call costs less
+            except BudgetExceeded:
+                refused += 1
+    spent = sum(budget.spent_usd for budget in budgets)
+    assert refused > 0
+    assert spent <= 1.0
+    for budget in budgets:
+        budget.give_back()
+    await anyio.sleep(0.01)  # the give-backs are sent, not awaited
+    assert await actor.grant_budget("later", 10.0) == pytest.approx(1.0 - spent)

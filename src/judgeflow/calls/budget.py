@@ -3,17 +3,22 @@
 So the recorded spend never passes the cap, calls in flight included: when the next call could take spending past
 it, `Budget.reserve` raises `BudgetExceeded` (and publishes `BudgetExhausted` once, at the first refusal), and the
 actor turns that into a failed item instead of a call.
+
+A budget shared by several processes is an `Allowance`: each process's `Budget` starts with nothing and draws its
+cap from it as calls need (`Budget.make_room`), then gives back what it did not spend (`Budget.give_back`), so the
+processes together never pass the one cap (`judgeflow.flows.ray.limiter` keeps it for a Ray cluster).
 """
 
 from __future__ import annotations
 
 import math
 from types import TracebackType
+from typing import Protocol
 
 from judgeflow.protocol.bus import Publish
 from judgeflow.protocol.events import BudgetExhausted
 
-__all__ = ["Budget", "BudgetExceeded", "Reservation"]
+__all__ = ["Allowance", "Budget", "BudgetExceeded", "Reservation"]
 
 
 class BudgetExceeded(Exception):
@@ -83,6 +88,16 @@ def _check_usd(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
+class Allowance(Protocol):
+    """Where a budget shared with other processes comes from: `grant` at least ``wanted_usd`` more when it can
+    (less when the shared cap is nearly used up, 0.0 when it is), `give_back` what was granted and not spent
+    (sync: sent, never waited on)."""
+
+    async def grant(self, wanted_usd: float) -> float: ...
+
+    def give_back(self, unspent_usd: float) -> None: ...
+
+
 class Budget:
     """A spending cap checked before each paid call starts.
 
@@ -99,10 +114,12 @@ class Budget:
     method). Do not share a Budget between threads.
     """
 
-    def __init__(self, max_usd: float | None, *, publish: Publish) -> None:
+    def __init__(self, max_usd: float | None, *, publish: Publish, allowance: Allowance | None = None) -> None:
         if max_usd is not None:
             _check_usd("max_usd", max_usd)
-        self.max_usd = max_usd
+        # With an allowance the cap is what was drawn from it so far (``max_usd`` only says that there is one).
+        self._allowance = allowance if max_usd is not None else None
+        self.max_usd = 0.0 if self._allowance is not None else max_usd
         self._publish = publish
         self._spent = 0.0
         self._reserved = 0.0
@@ -128,6 +145,27 @@ class Budget:
     def exhausted(self) -> bool:
         """Whether a reservation has been refused."""
         return self._exhausted
+
+    async def make_room(self, estimate_usd: float) -> None:
+        """With an allowance, draw from it until ``estimate_usd`` fits (or the allowance has no more); without
+        one, nothing. `reserve` then decides as always."""
+        allowance = self._allowance
+        if allowance is None or self.max_usd is None:
+            return
+        while self._spent + self._reserved + estimate_usd > self.max_usd:
+            missing = self._spent + self._reserved + estimate_usd - self.max_usd
+            granted = await allowance.grant(missing)
+            if granted <= 0:
+                return
+            self.max_usd += granted
+
+    def give_back(self) -> None:
+        """Return to the allowance what was drawn and neither spent nor reserved (the run is ending)."""
+        if self._allowance is not None and self.max_usd is not None:
+            unspent = max(0.0, self.max_usd - self._spent - self._reserved)
+            if unspent > 0:
+                self.max_usd -= unspent
+                self._allowance.give_back(unspent)
 
     def reserve(self, estimate_usd: float) -> Reservation:
         """Set aside ``estimate_usd`` for a call about to start, or raise `BudgetExceeded`."""

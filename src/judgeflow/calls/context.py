@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from judgeflow.calls.budget import Budget
+from judgeflow.calls.budget import Allowance, Budget
 from judgeflow.calls.cache import RequestKey, ResponseCache, request_key
 from judgeflow.calls.gate import GateRegistry, Limits, PermitFactory
 from judgeflow.calls.health import HealthPolicy
@@ -141,13 +141,15 @@ class CallContext:
         cache: ResponseCache | None = None,
         health: HealthPolicy | None = None,
         permits: PermitFactory | None = None,
+        allowance: Allowance | None = None,
     ) -> CallContext:
         """A fresh context (gates bind to the running event loop: make one per run). ``health`` says how long
         calls wait for a server that does not answer (`judgeflow.calls.health.HealthPolicy`); ``permits``, where
-        the gates take their rate and shared slots (default: this process's own buckets)."""
+        the gates take their rate and shared slots (default: this process's own buckets); ``allowance``, where the
+        budget draws its cap when it is shared with other processes (`judgeflow.calls.budget.Allowance`)."""
         return cls(
             registry=GateRegistry(limits_for or (lambda _key: Limits()), seed=seed, health=health, permits=permits),
-            budget=Budget(max_cost_usd, publish=publish),
+            budget=Budget(max_cost_usd, publish=publish, allowance=allowance),
             ledger=CostLedger(prices),
             publish=publish,
             prices=prices,
@@ -171,6 +173,7 @@ class CallContext:
         # The prompt part at the input rate, the reply part (max_tokens) at the output rate.
         reply_tokens = ASSUMED_OUTPUT_TOKENS if request.max_tokens is None else request.max_tokens
         estimate = 0.0 if price is None else cost_usd(Usage(tokens - reply_tokens, reply_tokens), price)
+        await self.budget.make_room(estimate)
         with self.budget.reserve(estimate) as reservation:
             gate = self.registry.gate(chat.key)
             result = await gate.call(
@@ -197,6 +200,7 @@ class CallContext:
         tokens = sum(text_tokens(text) for text in texts)
         price = self._price(embedder.name)
         estimate = None if price is None else cost_usd(Usage(input_tokens=tokens), price)
+        await self.budget.make_room(estimate or 0.0)
         with self.budget.reserve(estimate or 0.0) as reservation:
             vectors = await self.registry.gate(embedder.key).call(
                 lambda: embedder.embed(texts), classify=embedder.classify, estimated_tokens=tokens, publish=self.publish

@@ -32,6 +32,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 from judgeflow.actors import Judge, Router, Scorer
 from judgeflow.actors.batch_judge import BatchIncomplete, BatchJudge, has_batches
 from judgeflow.calls.batching import BatchedJudge, BatchOptions
+from judgeflow.calls.budget import Allowance
 from judgeflow.calls.gate import PermitFactory
 from judgeflow.calls.health import HealthPolicy
 from judgeflow.calls.support import Fallback
@@ -111,6 +112,7 @@ async def open_judging(
     event_buffer: int = 4096,
     permits: PermitFactory | None = None,
     local: Callable[[str], JudgeModel] | None = None,
+    allowance: Allowance | None = None,
 ) -> AsyncIterator[JudgingRun]:
     """Start judging in the background and yield the run; leaving the block cancels what is left.
 
@@ -157,6 +159,7 @@ async def open_judging(
             batched=running,
             permits=permits,
             local=local,
+            allowance=allowance,
         )
         await stack.enter_async_context(resources)
         tg = await stack.enter_async_context(anyio.create_task_group())

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from anyio.abc import AsyncResource
 
 from judgeflow.calls.batching import BatchedJudge, BatchOptions
-from judgeflow.calls.budget import Budget
+from judgeflow.calls.budget import Allowance, Budget
 from judgeflow.calls.context import CallContext
 from judgeflow.calls.gate import GateRegistry, Limits, PermitFactory
 from judgeflow.calls.health import HealthPolicy
@@ -73,7 +73,8 @@ class RunResources(AsyncResource):
         return self.context.registry
 
     async def aclose(self) -> None:
-        """Close every client the run opened (idempotent)."""
+        """Close every client the run opened, and give back the budget a shared allowance lent (idempotent)."""
+        self.context.budget.give_back()
         await self.stack.aclose()
 
 
@@ -89,6 +90,7 @@ class ModelMaker:
         cache: ResponseCache | None = None,
         health: HealthPolicy | None = None,
         permits: PermitFactory | None = None,
+        allowance: Allowance | None = None,
     ) -> None:
         self.limits: dict[LimitKey, Limits] = {}
         context = CallContext.create(
@@ -99,6 +101,7 @@ class ModelMaker:
             cache=cache,
             health=health,
             permits=permits,
+            allowance=allowance,
         )
         self.resources = RunResources(context)
         self._clients: dict[str | None, openai.AsyncOpenAI] = {}
@@ -260,6 +263,7 @@ async def resolve_judges(
     batched: Collection[str] = (),
     permits: PermitFactory | None = None,
     local: Callable[[str], JudgeModel] | None = None,
+    allowance: Allowance | None = None,
 ) -> tuple[list[tuple[str, JudgeModel]], RunResources]:
     """Each spec as ``(spec, judge)``, in order, and the resources the provider judges share.
 
@@ -280,10 +284,18 @@ async def resolve_judges(
 
     ``permits`` makes where each provider model's gate takes its rate and shared in-flight slots (default: this
     process's own buckets; the Ray engine leases them cluster-wide). ``local`` resolves the other specs (default
-    `resolve_judge`; a process that judges many runs may keep the models it loaded).
+    `resolve_judge`; a process that judges many runs may keep the models it loaded). ``allowance`` shares
+    ``max_cost`` with other processes (`judgeflow.calls.budget.Allowance`; what is left is given back when the
+    resources close).
     """
     maker = ModelMaker(
-        publish=publish, max_cost_usd=max_cost, prices=DEFAULT_PRICES, cache=cache, health=health, permits=permits
+        publish=publish,
+        max_cost_usd=max_cost,
+        prices=DEFAULT_PRICES,
+        cache=cache,
+        health=health,
+        permits=permits,
+        allowance=allowance,
     )
     judges: list[tuple[str, JudgeModel]] = []
     try:

@@ -107,11 +107,6 @@ def judge_on_ray(
         raise ConfigError(
             "--batch cannot be used with --ray: judge through the Batch API in one process, without --ray"
         )
-    if config.max_cost_usd is not None:
-        raise ConfigError(
-            "--max-cost cannot be used with --ray: each shard keeps its own budget, so the cap would not hold for "
-            "the whole run; judge without --ray to cap spending"
-        )
     for path, doing in ((config.items, "reading"), (config.out, "writing")):
         if table_format(path) == "parquet":
             parquet_module(path, doing=doing)  # without pyarrow: one line naming its install, before anything runs
@@ -185,7 +180,10 @@ def _run(
     if cpus is None:
         cpus = min(1.0, float(ray.cluster_resources().get("CPU", 1.0)) / count)
     worker_class = ray.remote(ShardWorker).options(num_cpus=cpus, max_restarts=0)
-    limiter = ray.remote(ClusterLimiter).options(num_cpus=0).remote()
+    limiter = ray.remote(ClusterLimiter).options(num_cpus=0).remote(config.max_cost_usd)
+    # A worker draws the budget in slices: small enough that the slices other workers hold near the cap are a
+    # small share of it, large enough that drawing is rare.
+    budget_slice = (config.max_cost_usd or 0.0) / (16 * count)
     workers: list[Any] = []
     pending: collections.deque[tuple[Shard, int]] = collections.deque((shard, 0) for shard in plan.shards)
     running: dict[Any, tuple[Any, Shard, int]] = {}
@@ -199,7 +197,9 @@ def _run(
             while idle and pending:
                 worker = idle.pop()
                 shard, attempt = pending.popleft()
-                job = ShardJob(shard, config, f"{shard.name}#{attempt}", limiter, cache_dir, options.lease)
+                job = ShardJob(
+                    shard, config, f"{shard.name}#{attempt}", limiter, cache_dir, options.lease, budget_slice
+                )
                 if on_start is not None:
                     on_start(shard, ray.get(worker.pid.remote()))
                 running[worker.judge.remote(job)] = (worker, shard, attempt)

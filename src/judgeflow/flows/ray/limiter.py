@@ -11,6 +11,11 @@ used seconds later would let a burst past the bucket). What a worker leased and 
 dropped, so a lease never shifts requests by more than the bucket's slack. In-flight slots are leased the same
 way and given back as soon as no call of the worker waits for one; the slots of a worker that died are freed by
 the driver (`ClusterLimiter.forget`), which knows its holder name.
+
+The budget (``--max-cost``) is lent the same way (`LeasedBudget`, a `judgeflow.calls.budget.Allowance`): a
+worker's budget draws a slice when its next call would not fit, and gives back what it did not spend when its
+shard ends. What a dead worker drew counts as spent, so the cap holds whatever happens; near the cap, a call may
+be refused while another worker still holds an unspent slice (at most one slice per worker).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import anyio
 from judgeflow.calls.gate import Limits, rate_bucket, take_capacity
 from judgeflow.protocol.calls import LimitKey
 
-__all__ = ["ClusterLimiter", "LeasedPermits", "LimiterStats", "leased_permits"]
+__all__ = ["ClusterLimiter", "LeasedBudget", "LeasedPermits", "LimiterStats", "leased_permits"]
 
 DEFAULT_LEASE = 4
 """Permits asked for per round trip (one waited for, the rest only if free at once)."""
@@ -63,9 +68,11 @@ class ClusterLimiter:
     the same config).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_cost_usd: float | None = None) -> None:
         self._keys: dict[str, _Key] = {}
         self._gone: set[str] = set()  # holders that finished or died: a lease they left waiting gets nothing
+        self._budget_left = max_cost_usd
+        self._lent: dict[str, float] = {}
         self._leases = self._requests = self._tokens = self._slot_leases = 0
 
     def _key(self, key: str, limits: Limits) -> _Key:
@@ -133,6 +140,23 @@ class ClusterLimiter:
             state.changed.set()
             freed += held
         return freed
+
+    async def grant_budget(self, holder: str, wanted_usd: float) -> float:
+        """Lend ``holder`` up to ``wanted_usd`` of the budget; 0.0 when none is left (or no budget was set)."""
+        if self._budget_left is None or holder in self._gone:
+            return 0.0
+        granted = min(wanted_usd, self._budget_left)
+        self._budget_left -= granted
+        self._lent[holder] = self._lent.get(holder, 0.0) + granted
+        return granted
+
+    async def give_back_budget(self, holder: str, unspent_usd: float) -> None:
+        """Take back what ``holder`` drew and did not spend."""
+        if self._budget_left is None:
+            return
+        back = min(unspent_usd, self._lent.get(holder, 0.0))
+        self._lent[holder] = self._lent.get(holder, 0.0) - back
+        self._budget_left += back
 
     async def stats(self) -> LimiterStats:
         return LimiterStats(
@@ -247,6 +271,22 @@ class LeasedPermits:
 async def _wait(ref: Any) -> Any:
     """The value of a Ray object reference, awaited on the running (asyncio) loop."""
     return await asyncio.wrap_future(ref.future())
+
+
+class LeasedBudget:
+    """A worker's share of the run's budget, drawn from the `ClusterLimiter` a slice at a time."""
+
+    def __init__(self, actor: Any, *, holder: str, slice_usd: float) -> None:
+        self._actor = actor
+        self._holder = holder
+        self._slice_usd = slice_usd
+
+    async def grant(self, wanted_usd: float) -> float:
+        granted: float = await _wait(self._actor.grant_budget.remote(self._holder, max(wanted_usd, self._slice_usd)))
+        return granted
+
+    def give_back(self, unspent_usd: float) -> None:
+        self._actor.give_back_budget.remote(self._holder, unspent_usd)  # not awaited: nothing depends on it
 
 
 def leased_permits(actor: Any, *, holder: str, lease: int = DEFAULT_LEASE) -> Callable[[LimitKey, Limits], Any]:

@@ -26,7 +26,7 @@ import anyio
 
 from judgeflow.core.stages import StageCount
 from judgeflow.flows.judging import JudgeSummary, open_judging
-from judgeflow.flows.ray.limiter import leased_permits
+from judgeflow.flows.ray.limiter import LeasedBudget, leased_permits
 from judgeflow.flows.ray.shards import Shard
 from judgeflow.flows.wiring import resolve_judge
 from judgeflow.inputs.config import ConfigError, JudgingConfig
@@ -46,6 +46,7 @@ class ShardJob:
     limiter: Any = None  # the `ClusterLimiter` actor handle (None: limits kept per worker)
     cache_dir: Path | None = None
     lease: int = 4
+    budget_slice_usd: float = 0.0  # how much of ``--max-cost`` a worker draws at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +103,15 @@ def shard_lock(shard: Shard) -> Iterator[None]:
 async def judge_shard(job: ShardJob, *, local: Callable[[str], JudgeModel] | None = None) -> ShardOutcome:
     """Judge one shard to its end (see the module docstring); the limiter's slots are freed however it ends."""
     config = dataclasses.replace(job.config, items=job.shard.items_path, out=job.shard.out)
-    permits = None if job.limiter is None else leased_permits(job.limiter, holder=job.holder, lease=job.lease)
+    permits = allowance = None
+    if job.limiter is not None:
+        permits = leased_permits(job.limiter, holder=job.holder, lease=job.lease)
+        if config.max_cost_usd is not None:
+            allowance = LeasedBudget(job.limiter, holder=job.holder, slice_usd=job.budget_slice_usd)
     try:
-        async with open_judging(config, resume=True, cache_dir=job.cache_dir, permits=permits, local=local) as run:
+        async with open_judging(
+            config, resume=True, cache_dir=job.cache_dir, permits=permits, local=local, allowance=allowance
+        ) as run:
             async for _event in run.events:
                 pass  # nobody watches a shard's events: drained so the run never waits on them
             summary: JudgeSummary | None
