@@ -29,6 +29,7 @@ __all__ = [
     "cpu_name",
     "kappa",
     "machine",
+    "paired_difference",
     "parse_scores",
     "pearson",
     "point_biserial",
@@ -102,6 +103,24 @@ def bootstrap(
         return math.nan, math.nan
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
+
+
+def paired_difference(
+    metric: Callable[[Array, Array], float], a: Array, b: Array, truth: Array, *, n: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """``metric(a, truth) - metric(b, truth)`` and its 95% percentile interval over ``n`` resamples of the items,
+    both judges resampled together (the same items each time), so the interval is that of the difference."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n):
+        pick = rng.integers(0, len(truth), len(truth))
+        value = metric(a[pick], truth[pick]) - metric(b[pick], truth[pick])
+        if not math.isnan(value):
+            values.append(value)
+    if not values:
+        return math.nan, math.nan, math.nan
+    low, high = np.percentile(values, [2.5, 97.5])
+    return metric(a, truth) - metric(b, truth), float(low), float(high)
 
 
 def parse_scores(replies: Sequence[JudgeReply]) -> tuple[Array, int]:

@@ -51,7 +51,19 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from _judged import Timing, bootstrap, kappa, machine, parse_scores, point_biserial, record, roc_auc, timed
+from _judged import (
+    Timing,
+    bootstrap,
+    kappa,
+    machine,
+    paired_difference,
+    parse_scores,
+    pearson,
+    point_biserial,
+    record,
+    roc_auc,
+    timed,
+)
 from _students import ABLATIONS, add_minilm_arguments, rounded, teacher_examples, teacher_name, train_minilm
 
 from judgeflow.core.parsing import judge_reply
@@ -443,8 +455,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             note = "same model, float32"
             results += evaluate("minilm student, float32", exact.judge_batch, splits, note=note)
-        if args.teacher is not None:
-            results += soft_and_hard(args, splits)
+
+    taught_lines: list[str] = []
+    if args.teacher is not None:
+        taught, taught_lines = soft_and_hard(args, train, splits)
+        results += taught
 
     if "numpy" not in args.skip:
         started = time.perf_counter()
@@ -497,23 +512,76 @@ def main(argv: Sequence[str] | None = None) -> int:
         else f"the median of {repeats} timed passes (float32 and ablation rows: one)",
     }
     section = render(results, facts)
+    if taught_lines:
+        section = section.rstrip("\n") + "\n\n" + "\n".join(taught_lines) + "\n"
     print(section)
     if args.record:
         record(ROOT / "bench" / "RESULTS.md", SECTION, section)
     return 0
 
 
-def soft_and_hard(args: argparse.Namespace, splits: Mapping[str, Sequence[Labelled]]) -> list[Result]:
-    """Students of a teacher that gave its distribution: trained on it (soft) and on its rounded score (hard)."""
-    examples = teacher_examples(args.teacher)
+def soft_and_hard(
+    args: argparse.Namespace, train: Sequence[Labelled], splits: Mapping[str, Sequence[Labelled]]
+) -> tuple[list[Result], list[str]]:
+    """Students of a teacher that gave its distribution, trained on its judgements of the training answers only:
+    on its probabilities (soft targets) and on its rounded score (hard targets). Besides the usual rows, lines
+    comparing them with the teacher on the held-out answers it judged, and the soft-minus-hard differences."""
+    judged = {e.id: e for e in teacher_examples(args.teacher)}
+    train_ids = {f"{row.group}-{row.system}" for row in train}
+    examples = [e for e in judged.values() if e.id in train_ids]
+    if not examples:
+        raise SystemExit(f"evouna: {args.teacher} judged none of the training answers")
+    name = teacher_name(args.teacher)
     results: list[Result] = []
+    scores: dict[tuple[str, bool], Array] = {}
     for soft in (True, False):
         taught = examples if soft else rounded(examples)
         student, train_s, _ = train_minilm(taught, args, soft_targets=soft)
         kind = "soft targets (its probabilities)" if soft else "hard targets (its rounded score)"
-        note = f"{len(examples)} judgements by {teacher_name(args.teacher)}; trained in {train_s:.0f} s"
-        results += evaluate(f"minilm student of the LLM teacher, {kind}", student.judge_batch, splits, note=note)
-    return results
+        note = f"{len(examples)} judgements by {name}; trained in {train_s:.0f} s"
+        for split, rows in splits.items():
+            timing = timed(student.judge_batch, [row.item for row in rows], 1)
+            values = parse_scores(timing.replies)[0]
+            scores[split, soft] = values
+            results.append(measure(split, f"minilm student of {name}, {kind}", rows, values, note=note, timing=timing))
+    lines = [
+        f"#### Soft vs hard targets: students of {name}",
+        "",
+        f"Both students learnt {name}'s judgements of the {len(examples):,} training answers it judged (of "
+        f"{len(train_ids):,}): its probabilities of 1..5 (soft) or its probability-weighted score rounded to a "
+        "whole score (hard). On the held-out answers the teacher also judged: AUC against the human labels, "
+        "Pearson r and mean absolute error against the teacher's own (probability-weighted) score; differences "
+        "soft minus hard with paired 95% bootstrap intervals (1,000 resamples of the answers).",
+        "",
+        "| split | judge | AUC [95% CI] | r with the teacher [95% CI] | MAE vs the teacher |",
+        "|---|---|---|---|---|",
+    ]
+    differences: list[str] = []
+    for split, rows in splits.items():
+        ids = [f"{row.group}-{row.system}" for row in rows]
+        known = np.array([key in judged for key in ids], dtype=np.bool_)
+        if not known.any():
+            continue
+        labels = np.array([row.correct for row in rows], dtype=np.float64)[known]
+        expected = np.array([judged[key].score for key in ids if key in judged], dtype=np.float64)
+        columns = [("the teacher itself", expected)]
+        columns += [(f"student, {'soft' if soft else 'hard'}", scores[split, soft][known]) for soft in (True, False)]
+        for label, values in columns:
+            auc_low, auc_high = bootstrap(lambda x, y: roc_auc(y.astype(np.bool_), x), values, labels)
+            r_low, r_high = bootstrap(pearson, values, expected)
+            lines.append(
+                f"| {split} ({int(known.sum()):,}) | {label} | {roc_auc(labels.astype(np.bool_), values):.3f} "
+                f"[{auc_low:.3f}, {auc_high:.3f}] | {pearson(values, expected):.3f} [{r_low:.3f}, {r_high:.3f}] | "
+                f"{float(np.abs(values - expected).mean()):.3f} |"
+            )
+        soft_scores, hard_scores = scores[split, True][known], scores[split, False][known]
+        auc = paired_difference(lambda x, y: roc_auc(y.astype(np.bool_), x), soft_scores, hard_scores, labels)
+        follow = paired_difference(pearson, soft_scores, hard_scores, expected)
+        differences.append(
+            f"- {split}: soft minus hard, AUC against the labels {auc[0]:+.4f} [{auc[1]:+.4f}, {auc[2]:+.4f}]; "
+            f"Pearson r with the teacher {follow[0]:+.4f} [{follow[1]:+.4f}, {follow[2]:+.4f}]."
+        )
+    return results, [*lines, "", *differences]
 
 
 def _describe(rows: Sequence[Labelled]) -> str:

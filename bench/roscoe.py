@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from _judged import bootstrap, machine, parse_scores, pearson, record, roc_auc, spearman, timed
+from _judged import bootstrap, machine, paired_difference, parse_scores, pearson, record, roc_auc, spearman, timed
 from _students import ABLATIONS, add_minilm_arguments, rounded, teacher_examples, teacher_name, train_minilm
 from evouna import TokenF1Judge, teacher_batch
 
@@ -294,8 +294,8 @@ def run_split(
                 return minilm(train, **change)
 
             results.append(judged(name, f"minilm student, {label}", parts, ablated, note="ablation"))
-        if teacher is not None:
-            results += soft_and_hard(name, parts, teacher, args)
+    if teacher is not None:
+        results += soft_and_hard(name, parts, teacher, args)
     if "numpy" not in args.skip:
         results.append(judged(name, "numpy student (lexical only)", parts, _numpy, repeats=repeats))
     if "teacher" not in args.skip:
@@ -367,15 +367,26 @@ def teacher_rows(
         "| student | r with the teacher [95% CI] | MAE vs the teacher | r with the experts |",
         "|---|---|---|---|",
     ]
+    taught = {}
     for r in results:
         if teacher.name not in r.judge:
             continue
         mine = r.scores[known]
+        taught["soft" if "soft targets" in r.judge else "hard"] = mine
         low, high = bootstrap(pearson, mine, expected)
         lines.append(
             f"| {r.judge} | {pearson(mine, expected):.3f} [{low:.3f}, {high:.3f}] | "
             f"{float(np.abs(mine - expected).mean()):.3f} | {pearson(mine, truth):.3f} |"
         )
+    if {"soft", "hard"} <= taught.keys():
+        experts = paired_difference(pearson, taught["soft"], taught["hard"], truth)
+        follow = paired_difference(pearson, taught["soft"], taught["hard"], expected)
+        lines += [
+            "",
+            f"Soft minus hard (paired 95% bootstrap intervals, 1,000 resamples of the items): Pearson r with the "
+            f"experts {experts[0]:+.4f} [{experts[1]:+.4f}, {experts[2]:+.4f}]; with the teacher {follow[0]:+.4f} "
+            f"[{follow[1]:+.4f}, {follow[2]:+.4f}].",
+        ]
     return lines
 
 
