@@ -1,7 +1,7 @@
 """How well do the local judges separate right from wrong answers? Students trained and tested on EVOUNA.
 
     python bench/evouna.py [--data ../shared/data/evouna] [--max-train 2000] [--seed 0] [--split dev|test|both]
-                           [--speed-repeats N] [--record]
+                           [--ablation encoder] [--teacher DIR] [--speed-repeats N] [--record] [MiniLM settings]
 
 EVOUNA (NQ.json and TQ.json of the QA-Eval repository) has human correct/incorrect labels for the answers of
 five QA systems to Natural Questions and TriviaQA questions. Questions flagged ``improper`` and answers without
@@ -23,6 +23,13 @@ Judges, all measured in this one run on the same answers:
 - ``numpy-logreg``: logistic regression (this script's) on the numpy student's features, where the MiniLM
   student's lexical unit starts;
 - ``token-f1``: baseline, SQuAD token F1 between answer and reference, ``1 + 4 * F1``.
+
+With ``--teacher DIR`` (a teacher's judgements with its probabilities of 1..5: a ``judgeflow judge --scoring
+logprobs`` output, ``DIR/judgements.jsonl`` beside ``DIR/answers.jsonl``), two more MiniLM students learn that
+teacher's judgements of the training answers, from its probabilities (soft targets) and from its rounded score
+(hard targets); on the held-out answers the teacher also judged they are compared with the labels and with the
+teacher, with paired bootstrap intervals of the soft-minus-hard differences. Judgements of other answers in
+``DIR`` are used only for that comparison, never for training.
 
 For each: ROC AUC against the human label, Cohen's kappa after the threshold "score >= 3" (the middle of the
 1-5 scale), the point-biserial correlation (Pearson r of score and label), and judgements per second on one
