@@ -66,3 +66,13 @@ def test_without_pyarrow_a_parquet_file_is_one_line_naming_the_install(tmp_path:
         "pip install 'judgeflow[parquet]'"
     )
     assert not out.with_name(out.name + ".store.sqlite").exists()  # said before the output's run was claimed
+
+
+def test_a_csv_output_is_refused_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    items, out = _csv(tmp_path / "items.csv", 2), tmp_path / "v.csv"
+    assert main(["judge", str(items), "--out", str(out), "--no-tui"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"judgeflow: error: {out}: verdicts are written as JSONL or Parquet: name the output .jsonl or .parquet"
+    )
+    assert not out.exists()
+    assert not out.with_name(out.name + ".store.sqlite").exists()

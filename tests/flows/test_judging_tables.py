@@ -11,6 +11,7 @@ import pytest
 
 from judgeflow.flows.judging import JudgeSummary, open_judging
 from judgeflow.inputs.config import JudgingConfig
+from judgeflow.inputs.examples import read_examples
 from judgeflow.inputs.items import InputError
 from judgeflow.inputs.tables import iter_records
 from judgeflow.report.pages import write_judge_report
@@ -104,3 +105,14 @@ async def test_a_bad_row_stops_the_run_before_anything_is_written(tmp_path: Path
     with pytest.RaisesGroup(pytest.RaisesExc(InputError, match=message), flatten_subgroups=True):
         await _judge(JudgingConfig(items=path, out=out, judges=JUDGES))
     assert not out.exists()
+
+
+async def test_a_parquet_output_is_read_back_for_distillation_as_its_jsonl_is(tmp_path: Path) -> None:
+    jsonl, table, parquet = _write_all(tmp_path, _rows(9))
+    await _judge(JudgingConfig(items=jsonl, out=tmp_path / "a.jsonl", judges=JUDGES[:1]))
+    await _judge(JudgingConfig(items=parquet, out=tmp_path / "b.parquet", judges=JUDGES[:1]))
+    expected = read_examples(tmp_path / "a.jsonl", answers=jsonl)
+    for answers in (jsonl, table, parquet):
+        found = read_examples(tmp_path / "b.parquet", answers=answers)
+        assert sorted(found.examples, key=lambda e: e.id) == sorted(expected.examples, key=lambda e: e.id)
+        assert (found.kind, found.teacher) == ("judgements", "local:teacher")

@@ -239,3 +239,24 @@ def test_without_pyarrow_a_parquet_file_is_one_error_naming_the_install_command(
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.endswith("items.parquet: reading Parquet needs pyarrow, which is not installed: " + PARQUET_INSTALL)
+
+
+def test_a_bad_row_of_a_parquet_verdicts_file_is_named_as_a_row(tmp_path: Path) -> None:
+    from judgeflow.inputs.examples import read_examples
+
+    answers = _jsonl(tmp_path / "items.jsonl", ROWS)
+    verdicts = _parquet(
+        tmp_path / "v.parquet",
+        {"id": ["7", "b", "9"], "judge": ["t"] * 3, "status": ["ok"] * 3, "score": [4.0, 7.0, 1.0], "raw": [""] * 3},
+    )
+    with pytest.raises(InputError, match=re.escape("v.parquet:row 2: field 'score' must be from 1 to 5, got 7.0")):
+        read_examples(verdicts, answers=answers)
+
+
+def test_an_input_error_survives_pickling_with_its_row() -> None:
+    import pickle
+
+    error = InputError("items.parquet", 3, "column 'id' must be a string or an integer, got float")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.unit, copy.line) == (str(error), "row", 3)
+    assert str(copy).startswith("items.parquet:row 3: ")

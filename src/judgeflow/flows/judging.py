@@ -39,7 +39,7 @@ from judgeflow.calls.support import Fallback
 from judgeflow.core.stages import StageCount, nothing_usable
 from judgeflow.flows.wiring import resolve_judges
 from judgeflow.inputs.config import ConfigError, JudgingConfig
-from judgeflow.inputs.items import check_items, iter_items
+from judgeflow.inputs.items import InputError, check_items, iter_items
 from judgeflow.inputs.tables import parquet_module, table_format
 from judgeflow.protocol.bus import EventBus, Publish, null_publish
 from judgeflow.protocol.channels import Channel, Sender
@@ -201,8 +201,10 @@ async def open_judging(
 
 
 def _check_formats(items: Path, out: Path) -> None:
-    """A Parquet file without pyarrow installed is one `InputError` naming the install command, before anything
-    runs."""
+    """Before anything runs: an output the report could not read back (CSV), or a Parquet file without pyarrow
+    installed (naming the install command), is one `InputError`."""
+    if table_format(out) == "csv":
+        raise InputError(out, None, "verdicts are written as JSONL or Parquet: name the output .jsonl or .parquet")
     for path, doing in ((items, "reading"), (out, "writing")):
         if table_format(path) == "parquet":
             parquet_module(path, doing=doing)

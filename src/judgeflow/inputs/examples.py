@@ -14,8 +14,11 @@ A line made with logprobs scoring also carries ``probs``, the teacher's probabil
 ``score`` is their weighted mean): the MiniLM student then learns that distribution (soft targets); without
 ``probs`` it learns the score (the numpy student always learns the score).
 
+A judge run's Parquet output (``--out OUT.parquet``) is read as its JSONL lines would be, and so are items given
+as CSV or Parquet to join it with (`judgeflow.inputs.tables`).
+
 Every line is checked before training starts; a bad one is an `judgeflow.inputs.items.InputError` naming file and
-line (``FILE:LINE: what is wrong``).
+line (``FILE:LINE: what is wrong``; a Parquet file's row, ``FILE:row N: ...``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from judgeflow.inputs.items import InputError, iter_json_objects
+from judgeflow.inputs.items import InputError
+from judgeflow.inputs.tables import iter_records
 from judgeflow.protocol.messages import TrainingExample
 
 __all__ = ["DistillSource", "read_examples"]
@@ -45,7 +49,7 @@ class DistillSource:
 
 
 def _first_object(path: Path) -> dict[str, Any]:
-    for _, data in iter_json_objects(path):
+    for _, data in iter_records(path):
         return data
     raise InputError(path, None, "no examples: the file is empty")
 
@@ -106,7 +110,7 @@ def _example(
 
 def _read_scored(path: Path) -> DistillSource:
     examples: list[TrainingExample] = []
-    for line, data in iter_json_objects(path):
+    for line, data in iter_records(path):
         question, reference, answer = _texts(data, path, line)
         key = _id(data, path, line, default=f"line-{line}")
         examples.append(_example(key, question, reference, answer, _score(data, path, line), _probs(data, path, line)))
@@ -115,7 +119,7 @@ def _read_scored(path: Path) -> DistillSource:
 
 def _read_answers(path: Path) -> dict[str, tuple[str, str, str]]:
     texts: dict[str, tuple[str, str, str]] = {}
-    for line, data in iter_json_objects(path):
+    for line, data in iter_records(path):
         if "id" not in data:
             raise InputError(path, line, "missing field 'id'")
         texts[_id(data, path, line, default="")] = _texts(data, path, line)
@@ -132,7 +136,7 @@ def _read_judgements(path: Path, *, answers: Path | None, teacher: str | None) -
             "give the answers (or the judged items) with --answers",
         )
     judges: dict[str, int] = {}
-    for line, data in iter_json_objects(path):
+    for line, data in iter_records(path):
         judge = data.get("judge")
         if not isinstance(judge, str):
             raise InputError(path, line, "missing field 'judge' (expected a judgements.jsonl line)")
@@ -151,7 +155,7 @@ def _read_judgements(path: Path, *, answers: Path | None, teacher: str | None) -
     examples: list[TrainingExample] = []
     seen: set[str] = set()
     skipped = 0
-    for line, data in iter_json_objects(path):
+    for line, data in iter_records(path):
         if data.get("judge") != teacher:
             continue
         if data.get("status") != "ok":

@@ -52,7 +52,7 @@ def parse_item(text: str, *, path: Path | str, line: int) -> Answer:
     return item_from_record(parse_object(text, path=path, line=line), path=path, line=line)
 
 
-def item_from_record(data: Mapping[str, Any], *, path: Path | str, line: int, unit: Unit = "line") -> Answer:
+def item_from_record(data: Mapping[str, Any], *, path: Path | str, line: int, unit: Unit | None = None) -> Answer:
     """One record (a JSON object, a CSV row, a Parquet row) as an `Answer`; ``line`` (or row) for the errors."""
     missing = [key for key in REQUIRED if key not in data]
     if missing:
@@ -82,7 +82,7 @@ def _type(value: object) -> str:
     return "null" if value is None else type(value).__name__
 
 
-def parse_label(value: object, *, path: Path | str, line: int, unit: Unit = "line") -> bool | float | None:
+def parse_label(value: object, *, path: Path | str, line: int, unit: Unit | None = None) -> bool | float | None:
     """A human label: true/false, or a number from 1 to 5; ``None`` (or no key) means unlabelled."""
     if value is None or isinstance(value, bool):
         return value

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from judgeflow.inputs.errors import InputError, Unit
+from judgeflow.inputs.errors import InputError, position_unit
 
 __all__ = [
     "PARQUET_INSTALL",
@@ -56,11 +56,6 @@ def table_format(path: Path) -> Format:
     if suffix in (".parquet", ".pq"):
         return "parquet"
     return "jsonl"
-
-
-def position_unit(path: Path) -> Unit:
-    """How positions in ``path`` are counted: rows for Parquet, lines otherwise."""
-    return "row" if table_format(path) == "parquet" else "line"
 
 
 def iter_records(
