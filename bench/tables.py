@@ -33,9 +33,9 @@ _CHILD = """
 import json, sys, time
 from pathlib import Path
 
-def hwm():
+def hwm(key="VmHWM:"):
     for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
+        if line.startswith(key):
             return int(line.split()[1]) / 1024
 
 mode, path = sys.argv[1], Path(sys.argv[2])
@@ -48,8 +48,13 @@ else:
     import pyarrow.parquet
 imported = hwm()
 started = time.perf_counter()
+tenths = []
 if mode == "read":
-    count = sum(1 for _ in iter_items(path))
+    count, tenth = 0, max(int(sys.argv[3]) // 10, 1)
+    for _ in iter_items(path):
+        count += 1
+        if count % tenth == 0:
+            tenths.append(round(hwm("VmRSS:"), 1))
 else:
     count = int(sys.argv[3])
     record = {"id": "", "judge": "local:teacher", "model": "local-teacher", "score": 4.0, "status": "ok",
@@ -60,7 +65,9 @@ else:
             record["id"] = str(index)
             sink.write_record(record, json.dumps(record))
 seconds = time.perf_counter() - started
-print(json.dumps({"items": count, "seconds": seconds, "imported_mib": imported, "peak_mib": hwm()}))
+pool = sys.modules["pyarrow"].default_memory_pool().max_memory() / 2**20 if "pyarrow" in sys.modules else 0.0
+print(json.dumps({"items": count, "seconds": seconds, "imported_mib": imported, "peak_mib": hwm(),
+                  "arrow_pool_peak_mib": pool, "rss_tenths": tenths}))
 """
 
 
@@ -108,22 +115,25 @@ def write_files(folder: Path, n: int) -> dict[str, Path]:
     return paths
 
 
-def child(*args: str) -> dict[str, float]:
+def child(*args: str) -> dict[str, Any]:
     result = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"the child failed: {args}\n{result.stderr}")
-    measured: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    measured: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return measured
 
 
-def median(runs: list[dict[str, float]]) -> dict[str, float]:
-    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every number; the RSS samples of the last run."""
+    found: dict[str, Any] = {key: statistics.median(run[key] for run in runs) for key in runs[0] if key != "rss_tenths"}
+    found["rss_tenths"] = runs[-1]["rss_tenths"]
+    return found
 
 
 def table(
     title: str,
-    results: dict[str, dict[str, float]],
-    smaller: dict[str, dict[str, float]],
+    results: dict[str, dict[str, Any]],
+    smaller: dict[str, dict[str, Any]],
     sizes: dict[str, int],
     n: int,
 ) -> list[str]:
@@ -164,15 +174,15 @@ def main() -> None:
         paths = write_files(folder / "large", n)
         small = write_files(folder / "small", n // 10)
         sizes = {label: path.stat().st_size for label, path in paths.items()}
-        reading: dict[str, list[dict[str, float]]] = {label: [] for label in paths}
-        reading_small: dict[str, list[dict[str, float]]] = {label: [] for label in paths}
+        reading: dict[str, list[dict[str, Any]]] = {label: [] for label in paths}
+        reading_small: dict[str, list[dict[str, Any]]] = {label: [] for label in paths}
         out = {"JSONL": folder / "verdicts.jsonl", "Parquet": folder / "verdicts.parquet"}
-        writing: dict[str, list[dict[str, float]]] = {label: [] for label in out}
-        writing_small: dict[str, list[dict[str, float]]] = {label: [] for label in out}
+        writing: dict[str, list[dict[str, Any]]] = {label: [] for label in out}
+        writing_small: dict[str, list[dict[str, Any]]] = {label: [] for label in out}
         for _ in range(args.repeats):  # interleaved, so that a change in the machine's load touches every format
             for label in paths:
-                reading[label].append(child("read", str(paths[label])))
-                reading_small[label].append(child("read", str(small[label])))
+                reading[label].append(child("read", str(paths[label]), str(n)))
+                reading_small[label].append(child("read", str(small[label]), str(n // 10)))
             for label, path in out.items():
                 writing_small[label].append(child("write", str(path), str(n // 10)))
                 writing[label].append(child("write", str(path), str(n)))
@@ -184,13 +194,19 @@ def main() -> None:
     )
     print()
     title = "Reading every item (judgeflow.inputs.items.iter_items, with every check):"
-    print("\n".join(table(title, _medians(reading), _medians(reading_small), sizes, n)))
+    read = _medians(reading)
+    print("\n".join(table(title, read, _medians(reading_small), sizes, n)))
+    print()
+    print(f"RSS MiB after each tenth of the {n:,} items (the last round), and pyarrow's pool at its peak (median):")
+    for label, result in read.items():
+        tenths = " ".join(f"{value:,.0f}" for value in result["rss_tenths"])
+        print(f"- {label}: {tenths}; pyarrow pool {result['arrow_pool_peak_mib']:,.1f} MiB")
     print()
     title = "Writing verdict records (--out verdicts.jsonl | verdicts.parquet), file size at the larger count:"
     print("\n".join(table(title, _medians(writing), _medians(writing_small), written, n)))
 
 
-def _medians(runs: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, float]]:
+def _medians(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     return {label: median(each) for label, each in runs.items()}
 
 
