@@ -106,7 +106,7 @@ if TYPE_CHECKING:
     from judgeflow.flows.judging import judge_file
     from judgeflow.flows.pipeline import PipelineRun, open_pipeline
     from judgeflow.inputs.config import ConfigError, PipelineConfig, Workers, load_config
-    from judgeflow.inputs.items import InputError
+    from judgeflow.inputs.errors import InputError
     from judgeflow.protocol import (
         Answer,
         Channel,

@@ -12,8 +12,8 @@ import pytest
 
 from judgeflow.cli import main as cli_main
 from judgeflow.flows.wiring import JudgeSpecError, resolve_judge
+from judgeflow.inputs.errors import InputError
 from judgeflow.inputs.examples import read_examples
-from judgeflow.inputs.items import InputError
 from judgeflow.providers.local import LocalStudentJudge
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from doubles import FunctionJudge
 from judgeflow.flows.judging import judge_file
-from judgeflow.inputs.items import InputError
+from judgeflow.inputs.errors import InputError
 from judgeflow.protocol.events import Event, ItemDone, RunFinished, RunStarted
 from judgeflow.protocol.messages import JudgeInput
 from judgeflow.runs.store import RunStore

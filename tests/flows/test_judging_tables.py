@@ -11,8 +11,8 @@ import pytest
 
 from judgeflow.flows.judging import JudgeSummary, open_judging
 from judgeflow.inputs.config import JudgingConfig
+from judgeflow.inputs.errors import InputError
 from judgeflow.inputs.examples import read_examples
-from judgeflow.inputs.items import InputError
 from judgeflow.inputs.tables import iter_records
 from judgeflow.report.pages import write_judge_report
 

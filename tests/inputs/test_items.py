@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from judgeflow.inputs.items import InputError, iter_items
+from judgeflow.inputs.errors import InputError
+from judgeflow.inputs.items import iter_items
 
 GOOD = {"id": 1, "question": "q?", "reference": "r", "answer": "a"}
 
@@ -77,7 +78,8 @@ def test_labels_are_true_false_or_one_to_five(tmp_path: Path) -> None:
     ],
 )
 def test_bad_or_mixed_labels_name_the_line(tmp_path: Path, labels: list[object], message: str) -> None:
-    from judgeflow.inputs.items import InputError, check_items
+    from judgeflow.inputs.errors import InputError
+    from judgeflow.inputs.items import check_items
 
     path = tmp_path / "items.jsonl"
     rows = [{"id": str(i), "question": "q", "reference": "r", "answer": "x", "label": v} for i, v in enumerate(labels)]

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from judgeflow.inputs.items import InputError, check_items, iter_items, iter_numbered_items
+from judgeflow.inputs.errors import InputError
+from judgeflow.inputs.items import check_items, iter_items, iter_numbered_items
 from judgeflow.inputs.tables import PARQUET_INSTALL, iter_records, table_format
 
 pa = pytest.importorskip("pyarrow", reason="the parquet extra: pip install -e '.[test,parquet]'")

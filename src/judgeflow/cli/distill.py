@@ -18,8 +18,8 @@ __all__ = ["distill_command"]
 
 def distill_command(args: argparse.Namespace) -> int:
     from judgeflow.flows.distill import MiniLMOptions, distill
+    from judgeflow.inputs.errors import InputError
     from judgeflow.inputs.examples import read_examples
-    from judgeflow.inputs.items import InputError
 
     for name in ("epochs", "threads", "layers"):
         if getattr(args, name) < 1:

@@ -29,7 +29,7 @@ def user_errors() -> tuple[type[Exception], ...]:
     from judgeflow.flows.wiring import JudgeSpecError
     from judgeflow.inputs.config import ConfigError
     from judgeflow.inputs.documents import DocumentError
-    from judgeflow.inputs.items import InputError
+    from judgeflow.inputs.errors import InputError
 
     return (ConfigError, DocumentError, InputError, JudgeSpecError)
 

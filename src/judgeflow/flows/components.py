@@ -93,7 +93,7 @@ async def build_components(
 
     Raises `ConfigError` for what the config gets wrong (a bad prompt or price, a missing key), and whatever
     loading the documents raises (`judgeflow.inputs.documents.DocumentError`,
-    `judgeflow.inputs.items.InputError`). On any
+    `judgeflow.inputs.errors.InputError`). On any
     error the clients opened so far are closed before it propagates.
     """
     try:

@@ -39,7 +39,8 @@ from judgeflow.calls.support import Fallback
 from judgeflow.core.stages import StageCount, nothing_usable
 from judgeflow.flows.wiring import resolve_judges
 from judgeflow.inputs.config import ConfigError, JudgingConfig
-from judgeflow.inputs.items import InputError, check_items, iter_items
+from judgeflow.inputs.errors import InputError
+from judgeflow.inputs.items import check_items, iter_items
 from judgeflow.inputs.tables import parquet_module, table_format
 from judgeflow.protocol.bus import EventBus, Publish, null_publish
 from judgeflow.protocol.channels import Channel, Sender

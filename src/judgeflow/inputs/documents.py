@@ -12,7 +12,7 @@
   may be a string or an integer; without one, the id is `slugify` of the title. ``source`` defaults to
   ``FILE:LINE``.
 
-Bad input stops with an `judgeflow.inputs.items.InputError` that names the file and, where there is one, the line
+Bad input stops with an `judgeflow.inputs.errors.InputError` that names the file and, where there is one, the line
 (``docs.jsonl:7: missing field 'text'``): invalid JSON, a missing or mistyped field, bytes that are not UTF-8, an
 empty file, a JSONL record with empty text, and an id used twice (the error names both lines).
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from judgeflow.inputs.items import InputError
+from judgeflow.inputs.errors import InputError
 from judgeflow.protocol.messages import Document
 
 __all__ = [

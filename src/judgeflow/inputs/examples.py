@@ -17,7 +17,7 @@ A line made with logprobs scoring also carries ``probs``, the teacher's probabil
 A judge run's Parquet output (``--out OUT.parquet``) is read as its JSONL lines would be, and so are items given
 as CSV or Parquet to join it with (`judgeflow.inputs.tables`).
 
-Every line is checked before training starts; a bad one is an `judgeflow.inputs.items.InputError` naming file and
+Every line is checked before training starts; a bad one is an `judgeflow.inputs.errors.InputError` naming file and
 line (``FILE:LINE: what is wrong``; a Parquet file's row, ``FILE:row N: ...``).
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from judgeflow.inputs.items import InputError
+from judgeflow.inputs.errors import InputError
 from judgeflow.inputs.tables import iter_records
 from judgeflow.protocol.messages import TrainingExample
 

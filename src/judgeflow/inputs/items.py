@@ -21,7 +21,6 @@ import numpy as np
 
 from judgeflow.inputs.errors import InputError, Unit
 from judgeflow.inputs.tables import (
-    iter_json_objects,
     iter_records,
     iter_text_lines,
     parse_object,
@@ -31,13 +30,10 @@ from judgeflow.inputs.tables import (
 from judgeflow.protocol.messages import Answer, Question
 
 __all__ = [
-    "InputError",
     "check_items",
     "item_from_record",
     "iter_items",
-    "iter_json_objects",
     "iter_numbered_items",
-    "iter_text_lines",
     "label_kind",
     "parse_item",
     "parse_label",

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from judgeflow.inputs.items import InputError, iter_json_objects, label_kind, parse_label
-from judgeflow.inputs.tables import iter_records, position_unit
+from judgeflow.inputs.errors import InputError
+from judgeflow.inputs.items import label_kind, parse_label
+from judgeflow.inputs.tables import iter_json_objects, iter_records, position_unit
 from judgeflow.runs.store import META_CONFIG
 
 __all__ = ["GROUP_FIELDS", "STATUS_CODES", "RunData", "Texts", "load_judge_run", "load_run_folder", "read_texts"]

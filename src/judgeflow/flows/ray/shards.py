@@ -110,7 +110,7 @@ def item_record(answer: Answer) -> dict[str, Any]:
 
 
 def cut_shards(items: Path, folder: Path, *, shard_size: int, run: Mapping[str, Any]) -> ShardPlan:
-    """Check ``items`` (a bad line raises `judgeflow.inputs.items.InputError` before anything is written), then
+    """Check ``items`` (a bad line raises `judgeflow.inputs.errors.InputError` before anything is written), then
     cut it into shards of ``shard_size`` items under ``folder`` in one streaming pass, and save the plan."""
     if shard_size < 1:
         raise ConfigError(f"--shard-size must be >= 1, got {shard_size}")
