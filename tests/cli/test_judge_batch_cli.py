@@ -13,6 +13,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from anyio.abc import ByteReceiveStream
 
 from judgeflow.testing import FakeOpenAI, OpenAIServer, serve_openai
 
@@ -40,6 +41,16 @@ async def _started(server: OpenAIServer) -> None:
     with anyio.fail_after(60):
         while server.stats.requests["batches.retrieve"] < 2:  # noqa: ASYNC110 - another process polls
             await anyio.sleep(0.02)
+
+
+async def _read_to_end(stream: ByteReceiveStream) -> str:
+    """All a process wrote, however many reads it takes (one read returns only what was ready)."""
+    chunks: list[bytes] = []
+    try:
+        while True:
+            chunks.append(await stream.receive())
+    except anyio.EndOfStream:
+        return b"".join(chunks).decode()
 
 
 async def test_an_expired_batch_stops_the_run_saying_what_to_do(tmp_path: Path) -> None:
@@ -78,10 +89,10 @@ async def test_ctrl_c_leaves_the_batches_running_and_says_how_to_get_them(tmp_pa
         async with process:
             await _started(server)
             process.send_signal(signal.SIGINT)
-            with anyio.fail_after(30):
-                await process.wait()
             assert process.stderr is not None
-            stderr = (await process.stderr.receive(65536)).decode()
+            with anyio.fail_after(30):
+                stderr = await _read_to_end(process.stderr)
+                await process.wait()
         stats = server.stats
     assert process.returncode == 130
     assert "1 batch(es) of this run are still running" in stderr
