@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from judgeflow.cli import main
+from processes import judgeflow_command
 
 
 def _judgeflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "judgeflow.cli", *args]
+    command = judgeflow_command(*args)
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=110, check=False)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from anyio.abc import Process
 
 from judgeflow.cli import main
 from judgeflow.testing import FakeOpenAI, serve_openai
+from processes import judgeflow_command
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -51,14 +51,11 @@ def test_batch_with_ray_is_refused_in_one_line(tmp_path: Path, capsys: pytest.Ca
 
 
 def judge_command(items: Path, out: Path, base_url: str, address: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "judgeflow.cli",
+    return judgeflow_command(
         "judge",
-        str(items),
+        items,
         "--out",
-        str(out),
+        out,
         "--judge",
         JUDGE,
         "--base-url",
@@ -72,7 +69,7 @@ def judge_command(items: Path, out: Path, base_url: str, address: str, *extra: s
         "--shard-size",
         "40",
         *extra,
-    ]
+    )
 
 
 async def stop_when_judging(process: Process, out: Path, how: signal.Signals) -> None:
@@ -120,12 +117,9 @@ async def test_a_stop_in_a_worker_ends_the_command_as_in_one_process(tmp_path: P
     items, out = write_items(tmp_path / "items.jsonl", 60), tmp_path / "out.jsonl"
     async with serve_openai(FakeOpenAI(known_models_only=True, models=())) as server:
         on_ray = await anyio.run_process(judge_command(items, out, server.base_url, ray_cluster), check=False)
-        alone_command = [
-            sys.executable,
-            "-m",
-            "judgeflow.cli",
+        alone_command = judgeflow_command(
             "judge",
-            str(items),
+            items,
             "--out",
             str(tmp_path / "alone.jsonl"),
             "--judge",
@@ -133,7 +127,7 @@ async def test_a_stop_in_a_worker_ends_the_command_as_in_one_process(tmp_path: P
             "--base-url",
             server.base_url,
             "--no-tui",
-        ]
+        )
         alone = await anyio.run_process(alone_command, check=False)
     assert (on_ray.returncode, alone.returncode) == (1, 1)
     ray_lines = [line for line in on_ray.stderr.decode().splitlines() if line.startswith("judgeflow:")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 
 import anyio
@@ -18,6 +17,7 @@ import pytest
 from anyio.abc import Process
 
 from judgeflow.testing import FakeOpenAI, serve_openai
+from processes import judgeflow_command
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(240)]
 
@@ -50,21 +50,18 @@ def every_file(folder: Path) -> str:
 
 
 def judge_command(items_path: Path, out: Path, base_url: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "judgeflow.cli",
+    return judgeflow_command(
         "judge",
-        str(items_path),
+        items_path,
         "--out",
-        str(out),
+        out,
         "--no-tui",
         "--judge",
         "openai:gpt-4o-mini",
         "--base-url",
         base_url,
         *extra,
-    ]
+    )
 
 
 def env(key: str | None = SECRET) -> dict[str, str]:
@@ -180,7 +177,7 @@ async def test_run_stops_naming_the_role_whose_model_the_server_does_not_have(tm
         )
         config.write_text(f'questions_per_doc = 2\ncities = ["Paris"]\n\n{roles}', encoding="utf-8")
         folder = tmp_path / "run"
-        command = [sys.executable, "-m", "judgeflow.cli", "run", "--no-tui", "--config", str(config)]
+        command = judgeflow_command("run", "--no-tui", "--config", config)
         code, _, stderr = await run([*command, "--out", str(folder)], env())
     assert code == 1, stderr
     assert "judgeflow: error: teacher (openai:gpt-5): " in stderr

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import anyio
@@ -16,6 +15,7 @@ import pytest
 from anyio.abc import ByteReceiveStream
 
 from judgeflow.testing import FakeOpenAI, OpenAIServer, serve_openai
+from processes import judgeflow_command
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
 
@@ -29,7 +29,7 @@ def _items(path: Path, n: int) -> Path:
 def _command(tmp_path: Path, *extra: str) -> list[str]:
     items = _items(tmp_path / "items.jsonl", 10)
     out = tmp_path / "out.jsonl"
-    base = [sys.executable, "-m", "judgeflow.cli", "judge", str(items), "--out", str(out), "--no-tui"]
+    base = judgeflow_command("judge", items, "--out", out, "--no-tui")
     return [*base, "--judge", "openai:gpt-4o", "--batch", "--batch-poll", "0.05", *extra]
 
 

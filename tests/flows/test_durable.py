@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ import anyio
 import pytest
 
 from judgeflow.testing import FakeOpenAI, serve_openai
+from processes import judgeflow_command
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 
@@ -66,20 +66,17 @@ async def test_judge_killed_mid_run_resumes_with_every_id_once(tmp_path: Path) -
     n, concurrency = 120, 8
     items, out = tmp_path / "items.jsonl", tmp_path / "out.jsonl"
     _items(items, n)
-    command = [
-        sys.executable,
-        "-m",
-        "judgeflow.cli",
+    command = judgeflow_command(
         "judge",
-        str(items),
+        items,
         "--out",
-        str(out),
+        out,
         "--no-tui",
         "--judge",
         "openai:gpt-4",
         "--concurrency",
         str(concurrency),
-    ]
+    )
     async with serve_openai(FakeOpenAI(latency_s=0.1, api_key=SECRET)) as server:
         process = await anyio.open_process(command, env=_env(server.base_url))
         async with process:
@@ -117,7 +114,7 @@ async def test_run_killed_during_fine_tuning_reattaches_the_job(tmp_path: Path) 
             '[trainer]\nbackend = "openai"\nepochs = 1\npoll_interval_s = 0.1\n',
             encoding="utf-8",
         )
-        command = [sys.executable, "-m", "judgeflow.cli", "run", "--no-tui"]
+        command = judgeflow_command("run", "--no-tui")
         process = await anyio.open_process(
             [*command, "--config", str(config), "--out", str(folder)], env=_env(server.base_url)
         )
@@ -154,20 +151,17 @@ async def test_fault_injection_accounts_for_every_item(tmp_path: Path) -> None:
     _items(items, n)
     faults = FakeOpenAI(fault_429=0.1, fault_500=0.05, fault_malformed=0.05, judge_garbage_rate=0.05, seed=7)
     async with serve_openai(faults) as server:
-        command = [
-            sys.executable,
-            "-m",
-            "judgeflow.cli",
+        command = judgeflow_command(
             "judge",
-            str(items),
+            items,
             "--out",
-            str(out),
+            out,
             "--no-tui",
             "--judge",
             "openai:gpt-4",
             "--concurrency",
             "16",
-        ]
+        )
         result = await anyio.run_process(command, env=_env(server.base_url), check=False)
         stats = server.stats
     assert result.returncode == 0, result.stderr.decode()

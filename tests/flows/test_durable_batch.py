@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import anyio
 import pytest
 
 from judgeflow.testing import FakeOpenAI, serve_openai
+from processes import judgeflow_command
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(180)]
 
@@ -32,14 +32,11 @@ def _items(path: Path, n: int) -> None:
 
 
 def _command(items: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "judgeflow.cli",
+    return judgeflow_command(
         "judge",
-        str(items),
+        items,
         "--out",
-        str(out),
+        out,
         "--no-tui",
         "--judge",
         "openai:gpt-4o-mini",
@@ -49,7 +46,7 @@ def _command(items: Path, out: Path, *extra: str) -> list[str]:
         "--batch-max-requests",
         "40",
         *extra,
-    ]
+    )
 
 
 async def test_killed_while_polling_then_resumed_uploads_nothing_twice(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 
 from judgeflow.inputs.tables import iter_records
 from judgeflow.testing import FakeOpenAI, serve_openai
+from processes import judgeflow_command
 
 pa = pytest.importorskip("pyarrow", reason="the parquet extra: pip install -e '.[test,parquet]'")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -60,7 +60,7 @@ async def test_judge_into_parquet_killed_mid_run_resumes_with_every_id_once(tmp_
         items,
         row_group_size=50,
     )
-    command = [sys.executable, "-m", "judgeflow.cli", "judge", str(items), "--out", str(out), "--no-tui"]
+    command = judgeflow_command("judge", items, "--out", out, "--no-tui")
     command += ["--judge", "openai:gpt-4", "--concurrency", str(concurrency)]
     async with serve_openai(FakeOpenAI(latency_s=0.1, api_key=SECRET)) as server:
         env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": SECRET}

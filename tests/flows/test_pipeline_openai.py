@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from pathlib import Path
 
 import anyio
@@ -16,6 +15,7 @@ from judgeflow.inputs.config import BudgetConfig, RoleConfig, RolesConfig, Train
 from judgeflow.protocol import BudgetExhausted, TrainingStatus
 from judgeflow.protocol.errors import NothingUsable
 from judgeflow.testing import FakeOpenAI, serve_openai
+from processes import judgeflow_command
 
 pytestmark = pytest.mark.anyio
 
@@ -89,21 +89,18 @@ async def test_judge_cli_against_an_openai_compatible_server(tmp_path: Path) -> 
     out = tmp_path / "out.jsonl"
     async with serve_openai(FakeOpenAI()) as server:
         env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-test-secret-key"}
-        command = [
-            sys.executable,
-            "-m",
-            "judgeflow.cli",
+        command = judgeflow_command(
             "judge",
-            str(items),
+            items,
             "--out",
-            str(out),
+            out,
             "--judge",
             "openai:gpt-4",
             "--judge",
             "openai:gpt-3.5-turbo",
             "--concurrency",
             "4",
-        ]
+        )
         result = await anyio.run_process(command, env=env, check=False)
     assert result.returncode == 0, result.stderr.decode()
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import anyio
@@ -13,6 +12,7 @@ from judgeflow.protocol import Event, ItemDone, RunFinished, ScoreUpdate
 from judgeflow.protocol.events import CallFinished
 from judgeflow.protocol.messages import Usage
 from judgeflow.runs.watch import event_from_line, follow_log
+from processes import judgeflow_command
 
 pytestmark = pytest.mark.anyio
 
@@ -48,7 +48,7 @@ async def test_watch_command_follows_a_finished_run(tmp_path: Path) -> None:
     config = PipelineConfig(questions_per_doc=3, n_resamples=100, out_dir=tmp_path / "run")
     async with open_pipeline(config, log_events=True) as run:
         await run.wait()
-    command = [sys.executable, "-m", "judgeflow.cli", "watch", str(tmp_path / "run"), "--no-tui"]
+    command = judgeflow_command("watch", str(tmp_path / "run"), "--no-tui")
     result = await anyio.run_process(command, check=False)
     assert result.returncode == 0, result.stderr.decode()
     assert b"Pearson r" in result.stdout
